@@ -1,0 +1,116 @@
+"""Command line: ``threadgate serve``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from adapters.settings import Settings
+
+_D = Settings()
+
+
+def _env(name: str, default: object) -> str:
+    return os.environ.get(f"THREADGATE_{name}", str(default))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="threadgate", description="One thread store, two vendors' Threads APIs.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve REST (OpenAI shape) and gRPC (Yandex shape)")
+    s.add_argument("--host", default=_env("HOST", _D.host), help="address to listen on (THREADGATE_HOST)")
+    s.add_argument(
+        "--rest-port", type=int, default=int(_env("REST_PORT", _D.rest_port)), help="(THREADGATE_REST_PORT)"
+    )
+    s.add_argument(
+        "--grpc-port", type=int, default=int(_env("GRPC_PORT", _D.grpc_port)), help="(THREADGATE_GRPC_PORT)"
+    )
+    s.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("DATA_DIR", _D.data_dir)),
+        help="where the SQLite file lives (THREADGATE_DATA_DIR)",
+    )
+    s.add_argument(
+        "--database",
+        default=_env("DATABASE", _D.database),
+        choices=["sqlite", "memory"],
+        help="(THREADGATE_DATABASE)",
+    )
+    s.add_argument(
+        "--sqlite-synchronous",
+        default=_env("SQLITE_SYNCHRONOUS", _D.sqlite_synchronous),
+        choices=["FULL", "NORMAL", "EXTRA"],
+        help="(THREADGATE_SQLITE_SYNCHRONOUS)",
+    )
+    s.add_argument(
+        "--default-folder",
+        default=_env("DEFAULT_FOLDER", _D.default_folder),
+        help="folder of REST-created threads (THREADGATE_DEFAULT_FOLDER)",
+    )
+    s.add_argument(
+        "--default-ttl-days",
+        type=int,
+        default=int(_env("DEFAULT_TTL_DAYS", _D.default_ttl_days)),
+        help="(THREADGATE_DEFAULT_TTL_DAYS)",
+    )
+    s.add_argument(
+        "--max-ttl-days",
+        type=int,
+        default=int(_env("MAX_TTL_DAYS", _D.max_ttl_days)),
+        help="(THREADGATE_MAX_TTL_DAYS)",
+    )
+    s.add_argument(
+        "--max-messages-per-thread",
+        type=int,
+        default=int(_env("MAX_MESSAGES_PER_THREAD", _D.max_messages_per_thread)),
+        help="(THREADGATE_MAX_MESSAGES_PER_THREAD)",
+    )
+    s.add_argument(
+        "--keep-alive-max-requests",
+        type=int,
+        default=int(_env("KEEP_ALIVE_MAX_REQUESTS", _D.keep_alive_max_requests)),
+        help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
+    )
+    s.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=float(_env("SHUTDOWN_GRACE", _D.shutdown_grace)),
+        help="seconds to drain on SIGTERM (THREADGATE_SHUTDOWN_GRACE)",
+    )
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    offset = float(os.environ.get("THREADGATE_TEST_CLOCK_OFFSET_SECONDS", "0"))
+    return Settings(
+        host=args.host,
+        rest_port=args.rest_port,
+        grpc_port=args.grpc_port,
+        data_dir=args.data_dir,
+        database=args.database,
+        sqlite_synchronous=args.sqlite_synchronous,
+        default_folder=args.default_folder,
+        default_ttl_days=args.default_ttl_days,
+        max_ttl_days=args.max_ttl_days,
+        max_messages_per_thread=args.max_messages_per_thread,
+        keep_alive_max_requests=args.keep_alive_max_requests,
+        shutdown_grace=args.shutdown_grace,
+        clock_offset=timedelta(seconds=offset),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        from adapters.serve import main_serve
+
+        return main_serve(settings_from(args))
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""Core errors rendered as gRPC statuses with google.rpc details.
+
+One table from domain error kind to status code lives here; the two decorators
+apply it to every unary and server-streaming method, so no servicer method
+calls ``abort`` by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from core.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+
+log = logging.getLogger("threadgate.grpc")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+S = TypeVar("S")
+
+
+def _pack(detail: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
+
+
+def invalid_argument_status(field: str, message: str) -> status_pb2.Status:
+    violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+    return status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT,
+        message=message,
+        details=[_pack(error_details_pb2.BadRequest(field_violations=[violation]))],
+    )
+
+
+def to_status(exc: DomainError) -> status_pb2.Status:
+    if isinstance(exc, NotFound):
+        info = error_details_pb2.ResourceInfo(
+            resource_type=exc.resource, resource_name=exc.resource_id, description=exc.message
+        )
+        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=exc.message, details=[_pack(info)])
+    if isinstance(exc, InvalidArgument):
+        return invalid_argument_status(exc.field, exc.message)
+    if isinstance(exc, ResourceExhausted):
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(subject=exc.limit_name, description=exc.message)
+            ]
+        )
+        return status_pb2.Status(
+            code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[_pack(quota)]
+        )
+    if isinstance(exc, FailedPrecondition):
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=exc.message)
+    if isinstance(exc, PermissionDenied):
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=exc.message)
+    if isinstance(exc, Unauthenticated):
+        return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=exc.message)
+    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=exc.message)
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: status_pb2.Status) -> NoReturn:
+    s = rpc_status.to_status(status)
+    await context.abort(s.code, s.details, s.trailing_metadata)
+    raise AssertionError("abort returned")  # pragma: no cover
+
+
+_INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="Internal error.")
+
+
+def unary(
+    fn: Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
+) -> Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
+    @functools.wraps(fn)
+    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await fn(self, request, context)
+        except DomainError as exc:
+            await abort_with(context, to_status(exc))
+        except (grpc.aio.AbortError, grpc.aio.BaseError):
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            await abort_with(context, _INTERNAL)
+
+    return wrapper
+
+
+def stream(
+    fn: Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], AsyncIterator[Resp]],
+) -> Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], AsyncIterator[Resp]]:
+    @functools.wraps(fn)
+    async def wrapper(
+        self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for item in fn(self, request, context):
+                yield item
+        except DomainError as exc:
+            await abort_with(context, to_status(exc))
+        except (grpc.aio.AbortError, grpc.aio.BaseError):
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            await abort_with(context, _INTERNAL)
+
+    return wrapper

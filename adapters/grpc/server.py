@@ -1,0 +1,52 @@
+"""The grpc.aio server: both services, health checking and reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
+    message_service_pb2,
+    message_service_pb2_grpc,
+    thread_service_pb2,
+    thread_service_pb2_grpc,
+)
+from adapters.grpc.servicers import MessageServiceServicer, ThreadServiceServicer
+from core.services import Core
+
+SERVICE_NAMES = (
+    thread_service_pb2.DESCRIPTOR.services_by_name["ThreadService"].full_name,
+    message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
+)
+
+
+def build_grpc_server(
+    core: Core, address: str, *, max_message_bytes: int = 4 * 1024 * 1024
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+    """A server bound to ``address``; returns it, its health servicer and the bound port."""
+    server = grpc.aio.server(
+        options=[
+            # a second process on the same port must fail, not silently share it
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+    )
+    thread_service_pb2_grpc.add_ThreadServiceServicer_to_server(ThreadServiceServicer(core), server)
+    message_service_pb2_grpc.add_MessageServiceServicer_to_server(MessageServiceServicer(core), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC address {address}")
+    return server, health_servicer, port
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, status)

@@ -1,0 +1,69 @@
+"""The Starlette application serving OpenAI's Threads and Messages endpoints."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from adapters.rest.endpoints import BadRequest, Endpoints
+from adapters.rest.errors import domain_error_response, error_response
+from core.errors import DomainError
+from core.services import Core
+
+log = logging.getLogger("threadgate.rest")
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error_response(400, exc.message, param=exc.param, code=exc.code)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return domain_error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
+    if exc.status_code == 405:
+        return error_response(405, f"Method not allowed ({request.method} {request.url.path})")
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    # The request may have committed: tell the SDK not to resend it.
+    return error_response(500, "The server had an error while processing your request.", type_="server_error")
+
+
+def build_app(core: Core, default_folder: str = "default") -> Starlette:
+    e = Endpoints(core, default_folder)
+    routes = [
+        Route("/v1/threads", e.create_thread, methods=["POST"]),
+        Route("/v1/threads/{thread_id}", e.get_thread, methods=["GET"]),
+        Route("/v1/threads/{thread_id}", e.modify_thread, methods=["POST"]),
+        Route("/v1/threads/{thread_id}", e.delete_thread, methods=["DELETE"]),
+        Route("/v1/threads/{thread_id}/messages", e.create_message, methods=["POST"]),
+        Route("/v1/threads/{thread_id}/messages", e.list_messages, methods=["GET"]),
+        Route("/v1/threads/{thread_id}/messages/{message_id}", e.get_message, methods=["GET"]),
+        Route("/v1/threads/{thread_id}/messages/{message_id}", e.modify_message, methods=["POST"]),
+        Route("/v1/threads/{thread_id}/messages/{message_id}", e.delete_message, methods=["DELETE"]),
+        Route("/health", e.health, methods=["GET"]),
+        Route("/ready", e.ready, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            BadRequest: _bad_request,
+            DomainError: _domain_error,
+            HTTPException: _http_error,
+            Exception: _crash,
+        },
+    )

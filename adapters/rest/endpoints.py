@@ -1,0 +1,249 @@
+"""Thin REST handlers: parse the OpenAI request, call the core, render the answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import cattrs
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.rest import wire
+from adapters.rest.converters import (
+    field_problems,
+    file_ids_of,
+    make_converter,
+    message_json,
+    message_to_core,
+    thread_json,
+    tools_with_resources,
+)
+from adapters.rest.errors import error_response
+from core.errors import InvalidArgument
+from core.model import Caller
+from core.services import Core
+from core.threads import UPDATABLE_FIELDS, NewThread, ThreadUpdate
+
+T = TypeVar("T")
+
+_ID_SHAPE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+
+
+class BadRequest(Exception):
+    """A request that fails before it reaches the core; rendered as a 400."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+class Endpoints:
+    def __init__(self, core: Core, default_folder: str) -> None:
+        self._core = core
+        self._folder = default_folder
+        self._converter = make_converter()
+
+    def _caller(self, request: Request) -> Caller:
+        return Caller("anonymous")
+
+    async def _body(self, request: Request, cl: type[T]) -> tuple[T, dict[str, Any]]:
+        raw = await request.body()
+        if not raw.strip():
+            data: Any = {}
+        else:
+            media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if media != "application/json":
+                raise BadRequest(
+                    f"Unsupported content type: '{media}'. This API only accepts 'application/json' "
+                    "request bodies.",
+                    code="unsupported_content_type",
+                )
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise BadRequest(
+                    "We could not parse the JSON body of your request. The API expects a JSON "
+                    "payload, but what was sent was not valid JSON.",
+                ) from None
+        if not isinstance(data, dict):
+            raise BadRequest("Invalid body: expected a JSON object.", code="invalid_type")
+        try:
+            return self._converter.structure(data, cl), data
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+            problems = field_problems(exc)
+            if not problems:
+                raise BadRequest("Invalid request body.") from None
+            # like OpenAI, name an unknown parameter before anything else
+            first = min(problems, key=lambda p: p.code != "unknown_parameter")
+            raise BadRequest(first.message, first.param, first.code) from None
+
+    @staticmethod
+    def _id(request: Request, name: str, prefix: str) -> str:
+        value = str(request.path_params[name])
+        if not value.startswith(prefix) or not _ID_SHAPE.match(value):
+            raise BadRequest(
+                f"Invalid '{name}': '{value}'. Expected an ID that begins with '{prefix.rstrip('_')}'.",
+                param=name,
+                code="invalid_id_prefix",
+            )
+        return value
+
+    # -- threads ------------------------------------------------------------------
+
+    async def create_thread(self, request: Request) -> Response:
+        body, _ = await self._body(request, wire.CreateThreadBody)
+        resources = body.tool_resources
+        if resources and resources.file_search and resources.file_search.vector_stores:
+            raise BadRequest(
+                "Creating vector stores is not supported by this server: pass existing ids in "
+                "'tool_resources.file_search.vector_store_ids'.",
+                param="tool_resources.file_search.vector_stores",
+                code="unsupported_parameter",
+            )
+        new_messages = [message_to_core(m) for m in body.messages or ()]
+        thread = await self._core.threads.create(
+            NewThread(
+                folder_id=self._folder,
+                labels=body.metadata or {},
+                tools=tools_with_resources((), resources),
+                code_interpreter_file_ids=file_ids_of(resources),
+            ),
+            self._caller(request),
+            new_messages,
+            self._core.messages,
+        )
+        return json_response(thread_json(thread))
+
+    async def get_thread(self, request: Request) -> Response:
+        thread = await self._core.threads.get(self._id(request, "thread_id", "thread_"))
+        return json_response(thread_json(thread))
+
+    async def modify_thread(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        body, raw = await self._body(request, wire.ModifyThreadBody)
+        resources = body.tool_resources
+        if resources and resources.file_search and resources.file_search.vector_stores:
+            raise BadRequest(
+                "Unknown parameter: 'tool_resources.file_search.vector_stores'.",
+                param="tool_resources.file_search.vector_stores",
+                code="unknown_parameter",
+            )
+        fields: set[str] = set()
+        tools: tuple[Any, ...] = ()
+        if "metadata" in raw:
+            fields.add("labels")
+        if "tool_resources" in raw:
+            # tool_resources replaces what OpenAI can see of the tools; the rest is kept
+            current = await self._core.threads.get(thread_id)
+            tools = tools_with_resources(current.tools, resources)
+            fields |= {"tools", "code_interpreter_file_ids"}
+        assert fields <= UPDATABLE_FIELDS
+        if not fields:
+            thread = await self._core.threads.get(thread_id)
+            return json_response(thread_json(thread))
+        thread = await self._core.threads.update(
+            thread_id,
+            ThreadUpdate(
+                fields=frozenset(fields),
+                labels=body.metadata or {},
+                tools=tools,
+                code_interpreter_file_ids=file_ids_of(resources),
+            ),
+            self._caller(request),
+        )
+        return json_response(thread_json(thread))
+
+    async def delete_thread(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        await self._core.threads.delete(thread_id)
+        return json_response({"id": thread_id, "object": "thread.deleted", "deleted": True})
+
+    # -- messages -----------------------------------------------------------------
+
+    async def create_message(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        body, _ = await self._body(request, wire.CreateMessageBody)
+        message = await self._core.messages.create(thread_id, message_to_core(body), self._caller(request))
+        return json_response(message_json(message))
+
+    async def list_messages(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        q = request.query_params
+        limit_text = q.get("limit", "20")
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            raise BadRequest(
+                f"Invalid 'limit': expected an integer, but got '{limit_text}' instead.",
+                param="limit",
+                code="invalid_type",
+            ) from None
+        order = q.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise BadRequest(
+                f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+                param="order",
+                code="invalid_value",
+            )
+        page = await self._core.messages.list(
+            thread_id,
+            order="asc" if order == "asc" else "desc",
+            limit=limit,
+            after=q.get("after") or None,
+            before=q.get("before") or None,
+            run_id=q.get("run_id") or None,
+        )
+        data = [message_json(m) for m in page.messages]
+        return json_response(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": page.has_more,
+            }
+        )
+
+    async def get_message(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        message_id = self._id(request, "message_id", "msg_")
+        return json_response(message_json(await self._core.messages.get(thread_id, message_id)))
+
+    async def modify_message(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        message_id = self._id(request, "message_id", "msg_")
+        body, raw = await self._body(request, wire.ModifyMessageBody)
+        if "metadata" not in raw:
+            return json_response(message_json(await self._core.messages.get(thread_id, message_id)))
+        message = await self._core.messages.update_labels(thread_id, message_id, body.metadata or {})
+        return json_response(message_json(message))
+
+    async def delete_message(self, request: Request) -> Response:
+        thread_id = self._id(request, "thread_id", "thread_")
+        message_id = self._id(request, "message_id", "msg_")
+        await self._core.messages.delete(thread_id, message_id)
+        return json_response({"id": message_id, "object": "thread.message.deleted", "deleted": True})
+
+    # -- operations ---------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        try:
+            await self._core.store.ping()
+        except Exception:
+            return error_response(503, "The store is not reachable.", type_="server_error", retry=True)
+        return json_response({"status": "ready"})
+
+
+def invalid_argument(exc: InvalidArgument) -> BadRequest:
+    return BadRequest(exc.message, exc.field, exc.code)

@@ -1,0 +1,38 @@
+"""Server settings, read from flags and THREADGATE_* environment variables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from attrs import frozen
+
+from core.model import ExpirationPolicy
+
+
+@frozen
+class Settings:
+    host: str = "127.0.0.1"
+    rest_port: int = 8080
+    grpc_port: int = 50051
+    data_dir: Path = Path("data")
+    # "sqlite" (file under data_dir) or "memory" (nothing survives a restart)
+    database: str = "sqlite"
+    sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
+    default_folder: str = "default"
+    default_ttl_days: int = 7
+    default_policy: ExpirationPolicy = ExpirationPolicy.SINCE_LAST_ACTIVE
+    max_ttl_days: int = 365
+    max_messages_per_thread: int = 100_000
+    # Hypercorn closes a keep-alive connection after this many requests
+    keep_alive_max_requests: int = 100_000
+    # seconds in-flight calls get to finish on SIGTERM/SIGINT
+    shutdown_grace: float = 10.0
+    grpc_max_message_bytes: int = 4 * 1024 * 1024
+    # only for tests of expiry: shifts the server clock
+    clock_offset: timedelta = timedelta(0)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "threadgate.db"

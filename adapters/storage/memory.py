@@ -1,0 +1,179 @@
+"""In-memory ThreadStore: the fake for core tests, and ``--database memory:``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from attrs import define, field
+
+from core.errors import InvalidArgument, ResourceExhausted
+from core.model import Message, Thread
+from core.ports import MessageAppend, MessagePage, Order, ThreadChange, ThreadPosition
+
+
+@define
+class _ThreadRow:
+    thread: Thread
+    next_seq: int = 1
+    # seq -> message, in insertion (= seq) order
+    messages: dict[int, Message] = field(factory=dict)
+    seq_of: dict[str, int] = field(factory=dict)
+    # seqs of deleted messages, so an id handed out as a cursor stays usable
+    tombstones: dict[str, int] = field(factory=dict)
+
+
+def too_many_messages(max_messages: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"The thread already holds the maximum of {max_messages} messages.",
+        "messages_per_thread",
+    )
+
+
+def cursor_error(name: str, message_id: str) -> InvalidArgument:
+    return InvalidArgument(
+        name,
+        f"Invalid '{name}': no message with id '{message_id}' in this thread.",
+        "invalid_cursor",
+    )
+
+
+class InMemoryThreadStore:
+    def __init__(self) -> None:
+        self._threads: dict[str, _ThreadRow] = {}
+        self._lock = asyncio.Lock()
+
+    async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
+        async with self._lock:
+            row = _ThreadRow(thread=thread)
+            for message in messages:
+                self._put(row, message)
+            self._threads[thread.id] = row
+
+    @staticmethod
+    def _put(row: _ThreadRow, message: Message) -> None:
+        seq = row.next_seq
+        row.next_seq += 1
+        row.messages[seq] = message
+        row.seq_of[message.id] = seq
+
+    async def get_thread(self, thread_id: str) -> Thread | None:
+        row = self._threads.get(thread_id)
+        return row.thread if row else None
+
+    async def update_thread(self, thread_id: str, change: ThreadChange) -> Thread | None:
+        async with self._lock:
+            row = self._threads.get(thread_id)
+            if row is None:
+                return None
+            row.thread = change(row.thread)
+            return row.thread
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        async with self._lock:
+            return self._threads.pop(thread_id, None) is not None
+
+    async def list_threads(
+        self,
+        folder_id: str,
+        *,
+        alive_at: datetime,
+        limit: int,
+        after: ThreadPosition | None,
+    ) -> list[Thread]:
+        candidates = [
+            r.thread
+            for r in self._threads.values()
+            if r.thread.folder_id == folder_id and r.thread.expires_at > alive_at
+        ]
+        candidates.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        if after is not None:
+            key = (after.created_at, after.thread_id)
+            candidates = [t for t in candidates if (t.created_at, t.id) < key]
+        return candidates[:limit]
+
+    async def append_messages(
+        self, thread_id: str, append: MessageAppend, *, max_messages: int
+    ) -> list[Message] | None:
+        async with self._lock:
+            row = self._threads.get(thread_id)
+            if row is None:
+                return None
+            thread, messages = append(row.thread)
+            if len(row.messages) + len(messages) > max_messages:
+                raise too_many_messages(max_messages)
+            row.thread = thread
+            for message in messages:
+                self._put(row, message)
+            return list(messages)
+
+    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
+        row = self._threads.get(thread_id)
+        if row is None or message_id not in row.seq_of:
+            return None
+        return row.messages[row.seq_of[message_id]]
+
+    def _cursor(self, row: _ThreadRow, name: str, message_id: str) -> int:
+        seq = row.seq_of.get(message_id, row.tombstones.get(message_id))
+        if seq is None:
+            raise cursor_error(name, message_id)
+        return seq
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        order: Order,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+    ) -> MessagePage | None:
+        row = self._threads.get(thread_id)
+        if row is None:
+            return None
+        seqs = sorted(row.messages, reverse=order == "desc")
+        if run_id is not None:
+            seqs = [s for s in seqs if row.messages[s].run_id == run_id]
+        # positions along the requested order
+        if after is not None:
+            cut = self._cursor(row, "after", after)
+            seqs = [s for s in seqs if (s > cut if order == "asc" else s < cut)]
+        if before is not None:
+            cut = self._cursor(row, "before", before)
+            seqs = [s for s in seqs if (s < cut if order == "asc" else s > cut)]
+            if after is None:
+                # the page just before the cursor, in the requested order
+                has_more = len(seqs) > limit
+                page = seqs[-limit:] if limit else []
+                return MessagePage([row.messages[s] for s in page], has_more)
+        has_more = len(seqs) > limit
+        return MessagePage([row.messages[s] for s in seqs[:limit]], has_more)
+
+    async def update_message(
+        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
+    ) -> Message | None:
+        async with self._lock:
+            row = self._threads.get(thread_id)
+            if row is None or message_id not in row.seq_of:
+                return None
+            seq = row.seq_of[message_id]
+            row.messages[seq] = change(row.messages[seq])
+            return row.messages[seq]
+
+    async def delete_message(self, thread_id: str, message_id: str) -> bool:
+        async with self._lock:
+            row = self._threads.get(thread_id)
+            if row is None or message_id not in row.seq_of:
+                return False
+            seq = row.seq_of.pop(message_id)
+            del row.messages[seq]
+            row.tombstones[message_id] = seq
+            return True
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

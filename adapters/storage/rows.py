@@ -1,0 +1,139 @@
+"""Mapping between core values and the flat rows SQL backends store.
+
+Scalars get their own columns (so they can be indexed and filtered); maps and
+lists are stored as JSON text.  Times are integer microseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from core.model import (
+    Attachment,
+    Author,
+    ContentPart,
+    ExpirationConfig,
+    ExpirationPolicy,
+    ImageFilePart,
+    ImageUrlPart,
+    JsonObject,
+    Message,
+    MessageStatus,
+    Role,
+    TextPart,
+    Thread,
+    Tool,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+THREAD_COLUMNS = (
+    "id, folder_id, name, description, default_author_id, created_by, created_us, "
+    "updated_by, updated_us, last_active_us, policy, ttl_days, expires_us, labels, tools, "
+    "ci_file_ids"
+)
+MESSAGE_COLUMNS = "id, thread_id, created_us, run_id, body"
+
+
+def to_us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode("utf-8")
+
+
+def thread_to_row(t: Thread) -> tuple[Any, ...]:
+    return (
+        t.id,
+        t.folder_id,
+        t.name,
+        t.description,
+        t.default_message_author_id,
+        t.created_by,
+        to_us(t.created_at),
+        t.updated_by,
+        to_us(t.updated_at),
+        to_us(t.last_activity_at),
+        t.expiration.policy.value,
+        t.expiration.ttl_days,
+        to_us(t.expires_at),
+        dumps(dict(t.labels)),
+        dumps([{"kind": tool.kind, "spec": tool.spec} for tool in t.tools]),
+        None if t.code_interpreter_file_ids is None else dumps(list(t.code_interpreter_file_ids)),
+    )
+
+
+def thread_from_row(r: tuple[Any, ...]) -> Thread:
+    ci = r[15]
+    return Thread(
+        id=r[0],
+        folder_id=r[1],
+        name=r[2],
+        description=r[3],
+        default_message_author_id=r[4],
+        created_by=r[5],
+        created_at=from_us(r[6]),
+        updated_by=r[7],
+        updated_at=from_us(r[8]),
+        last_activity_at=from_us(r[9]),
+        expiration=ExpirationConfig(policy=ExpirationPolicy(r[10]), ttl_days=r[11]),
+        labels=orjson.loads(r[13]),
+        tools=tuple(Tool(kind=x["kind"], spec=x["spec"]) for x in orjson.loads(r[14])),
+        code_interpreter_file_ids=None if ci is None else tuple(orjson.loads(ci)),
+    )
+
+
+def _part_to_json(part: ContentPart) -> JsonObject:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImageFilePart):
+        return {"type": "image_file", "file_id": part.file_id, "detail": part.detail}
+    return {"type": "image_url", "url": part.url, "detail": part.detail}
+
+
+def _part_from_json(data: dict[str, Any]) -> ContentPart:
+    kind = data["type"]
+    if kind == "text":
+        return TextPart(text=data["text"])
+    if kind == "image_file":
+        return ImageFilePart(file_id=data["file_id"], detail=data["detail"])
+    return ImageUrlPart(url=data["url"], detail=data["detail"])
+
+
+def message_to_row(m: Message) -> tuple[Any, ...]:
+    body = {
+        "created_by": m.created_by,
+        "author": {"id": m.author.id, "role": m.author.role.value},
+        "content": [_part_to_json(p) for p in m.content],
+        "labels": dict(m.labels),
+        "status": m.status.value,
+        "attachments": [{"file_id": a.file_id, "tools": list(a.tools)} for a in m.attachments],
+    }
+    return (m.id, m.thread_id, to_us(m.created_at), m.run_id, dumps(body))
+
+
+def message_from_row(r: tuple[Any, ...]) -> Message:
+    body = orjson.loads(r[4])
+    return Message(
+        id=r[0],
+        thread_id=r[1],
+        created_at=from_us(r[2]),
+        run_id=r[3],
+        created_by=body["created_by"],
+        author=Author(id=body["author"]["id"], role=Role(body["author"]["role"])),
+        content=tuple(_part_from_json(p) for p in body["content"]),
+        labels=body["labels"],
+        status=MessageStatus(body["status"]),
+        attachments=tuple(
+            Attachment(file_id=a["file_id"], tools=tuple(a["tools"])) for a in body["attachments"]
+        ),
+    )

@@ -1,0 +1,333 @@
+"""SQLite ThreadStore: the embedded default (one file, WAL, versioned schema).
+
+All database work runs on one dedicated thread that owns the connection, so
+``fsync`` never blocks the event loop.  A write is acknowledged only after its
+transaction has committed; with ``synchronous=FULL`` (the default) it survives
+``kill -9`` and power loss alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from adapters.storage.memory import cursor_error, too_many_messages
+from adapters.storage.rows import (
+    MESSAGE_COLUMNS,
+    THREAD_COLUMNS,
+    message_from_row,
+    message_to_row,
+    thread_from_row,
+    thread_to_row,
+    to_us,
+)
+from adapters.storage.sqlite_schema import MIGRATIONS
+from core.model import Message, Thread
+from core.ports import MessageAppend, MessagePage, Order, ThreadChange, ThreadPosition
+
+T = TypeVar("T")
+Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
+
+_THREAD_SET = (
+    "folder_id=?, name=?, description=?, default_author_id=?, created_by=?, created_us=?, "
+    "updated_by=?, updated_us=?, last_active_us=?, policy=?, ttl_days=?, expires_us=?, "
+    "labels=?, tools=?, ci_file_ids=?"
+)
+_SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version.  Safe to run concurrently."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise SchemaTooNew(
+                f"database schema version {version} is newer than this threadgate "
+                f"({len(MIGRATIONS)}); upgrade threadgate"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+        return len(MIGRATIONS)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class SqliteThreadStore:
+    def __init__(self, path: Path, *, synchronous: Synchronous = "FULL") -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteThreadStore:
+        store = cls(path, synchronous=synchronous)
+        await store._call(store._connect)
+        return store
+
+    def _connect(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+        self._conn = conn
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("store is closed")
+        return self._conn
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._db
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # -- threads ------------------------------------------------------------------
+
+    async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO threads ({THREAD_COLUMNS}, next_seq, message_count) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*thread_to_row(thread), len(messages) + 1, len(messages)),
+            )
+            self._insert_messages(conn, messages, first_seq=1)
+
+        await self._call(self._write, run)
+
+    @staticmethod
+    def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message], first_seq: int) -> None:
+        conn.executemany(
+            "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) VALUES (?,?,?,?,?,?)",
+            [
+                (row[1], first_seq + i, row[0], row[2], row[3], row[4])
+                for i, row in enumerate(message_to_row(m) for m in messages)
+            ],
+        )
+
+    def _get_thread(self, thread_id: str) -> Thread | None:
+        row = self._db.execute(_SELECT_THREAD, (thread_id,)).fetchone()
+        return thread_from_row(row) if row else None
+
+    async def get_thread(self, thread_id: str) -> Thread | None:
+        return await self._call(self._get_thread, thread_id)
+
+    @staticmethod
+    def _store_thread(conn: sqlite3.Connection, thread: Thread) -> None:
+        row = thread_to_row(thread)
+        conn.execute(f"UPDATE threads SET {_THREAD_SET} WHERE id = ?", (*row[1:], row[0]))
+
+    async def update_thread(self, thread_id: str, change: ThreadChange) -> Thread | None:
+        def run(conn: sqlite3.Connection) -> Thread | None:
+            row = conn.execute(_SELECT_THREAD, (thread_id,)).fetchone()
+            if row is None:
+                return None
+            updated = change(thread_from_row(row))
+            self._store_thread(conn, updated)
+            return updated
+
+        return await self._call(self._write, run)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute("DELETE FROM threads WHERE id = ?", (thread_id,)).rowcount
+            if deleted:
+                conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+                conn.execute("DELETE FROM message_tombstones WHERE thread_id = ?", (thread_id,))
+            return bool(deleted)
+
+        return await self._call(self._write, run)
+
+    async def list_threads(
+        self,
+        folder_id: str,
+        *,
+        alive_at: datetime,
+        limit: int,
+        after: ThreadPosition | None,
+    ) -> list[Thread]:
+        def run() -> list[Thread]:
+            sql = f"SELECT {THREAD_COLUMNS} FROM threads WHERE folder_id = ? AND expires_us > ?"
+            args: list[Any] = [folder_id, to_us(alive_at)]
+            if after is not None:
+                sql += " AND (created_us, id) < (?, ?)"
+                args += [to_us(after.created_at), after.thread_id]
+            sql += " ORDER BY created_us DESC, id DESC LIMIT ?"
+            args.append(limit)
+            return [thread_from_row(r) for r in self._db.execute(sql, args)]
+
+        return await self._call(run)
+
+    # -- messages -----------------------------------------------------------------
+
+    async def append_messages(
+        self, thread_id: str, append: MessageAppend, *, max_messages: int
+    ) -> list[Message] | None:
+        def run(conn: sqlite3.Connection) -> list[Message] | None:
+            row = conn.execute(
+                f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads WHERE id = ?",
+                (thread_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            thread, messages = append(thread_from_row(row[:16]))
+            next_seq, count = row[16], row[17]
+            if count + len(messages) > max_messages:
+                raise too_many_messages(max_messages)
+            self._store_thread(conn, thread)
+            conn.execute(
+                "UPDATE threads SET next_seq = ?, message_count = ? WHERE id = ?",
+                (next_seq + len(messages), count + len(messages), thread_id),
+            )
+            self._insert_messages(conn, messages, first_seq=next_seq)
+            return list(messages)
+
+        return await self._call(self._write, run)
+
+    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
+        def run() -> Message | None:
+            row = self._db.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
+                (message_id, thread_id),
+            ).fetchone()
+            return message_from_row(row) if row else None
+
+        return await self._call(run)
+
+    def _cursor(self, thread_id: str, name: str, message_id: str) -> int:
+        row = self._db.execute(
+            "SELECT seq FROM messages WHERE id = ? AND thread_id = ? "
+            "UNION ALL SELECT seq FROM message_tombstones WHERE thread_id = ? AND id = ?",
+            (message_id, thread_id, thread_id, message_id),
+        ).fetchone()
+        if row is None:
+            raise cursor_error(name, message_id)
+        return int(row[0])
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        order: Order,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+    ) -> MessagePage | None:
+        def run() -> MessagePage | None:
+            db = self._db
+            db.execute("BEGIN")  # one snapshot for the cursor lookups and the page
+            try:
+                if db.execute("SELECT 1 FROM threads WHERE id = ?", (thread_id,)).fetchone() is None:
+                    return None
+                where = ["thread_id = ?"]
+                args: list[Any] = [thread_id]
+                if run_id is not None:
+                    where.append("run_id = ?")
+                    args.append(run_id)
+                forward = ">" if order == "asc" else "<"
+                backward = "<" if order == "asc" else ">"
+                if after is not None:
+                    where.append(f"seq {forward} ?")
+                    args.append(self._cursor(thread_id, "after", after))
+                if before is not None:
+                    where.append(f"seq {backward} ?")
+                    args.append(self._cursor(thread_id, "before", before))
+                # `before` alone asks for the page just before the cursor: read it
+                # walking backwards, then put it back in the requested order.
+                reverse = before is not None and after is None
+                direction = "ASC" if (order == "asc") != reverse else "DESC"
+                sql = (
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                    f"ORDER BY seq {direction} LIMIT ?"
+                )
+                rows = db.execute(sql, (*args, limit + 1)).fetchall()
+            finally:
+                db.execute("COMMIT")
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            if reverse:
+                rows.reverse()
+            return MessagePage([message_from_row(r) for r in rows], has_more)
+
+        return await self._call(run)
+
+    async def update_message(
+        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
+    ) -> Message | None:
+        def run(conn: sqlite3.Connection) -> Message | None:
+            row = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
+                (message_id, thread_id),
+            ).fetchone()
+            if row is None:
+                return None
+            updated = change(message_from_row(row))
+            new = message_to_row(updated)
+            conn.execute(
+                "UPDATE messages SET run_id = ?, body = ? WHERE id = ?", (new[3], new[4], message_id)
+            )
+            return updated
+
+        return await self._call(self._write, run)
+
+    async def delete_message(self, thread_id: str, message_id: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT seq FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id)
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            conn.execute(
+                "INSERT INTO message_tombstones (thread_id, id, seq) VALUES (?,?,?)",
+                (thread_id, message_id, row[0]),
+            )
+            conn.execute("UPDATE threads SET message_count = message_count - 1 WHERE id = ?", (thread_id,))
+            return True
+
+        return await self._call(self._write, run)
+
+    async def ping(self) -> None:
+        await self._call(lambda: self._db.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        def run() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        try:
+            await self._call(run)
+        finally:
+            self._executor.shutdown(wait=True)

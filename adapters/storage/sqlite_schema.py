@@ -1,0 +1,52 @@
+"""Versioned SQLite schema.  Each entry upgrades the database by one version.
+
+Never edit a released entry: add a new one.  The version lives in
+``PRAGMA user_version``; upgrades run in one write transaction at start.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: threads and messages
+    """
+    CREATE TABLE threads (
+        id TEXT PRIMARY KEY,
+        folder_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        default_author_id TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_us INTEGER NOT NULL,
+        last_active_us INTEGER NOT NULL,
+        policy TEXT NOT NULL,
+        ttl_days INTEGER NOT NULL,
+        expires_us INTEGER NOT NULL,
+        labels TEXT NOT NULL,
+        tools TEXT NOT NULL,
+        ci_file_ids TEXT,
+        next_seq INTEGER NOT NULL DEFAULT 1,
+        message_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX threads_by_folder ON threads (folder_id, created_us DESC, id DESC);
+    CREATE INDEX threads_by_expiry ON threads (expires_us);
+    CREATE TABLE messages (
+        thread_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        run_id TEXT,
+        body TEXT NOT NULL,
+        PRIMARY KEY (thread_id, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_by_id ON messages (id);
+    CREATE INDEX messages_by_run ON messages (thread_id, run_id, seq) WHERE run_id IS NOT NULL;
+    CREATE TABLE message_tombstones (
+        thread_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (thread_id, id)
+    ) WITHOUT ROWID;
+    """,
+)

@@ -1,0 +1,86 @@
+"""Time and identity sources, injected so tests control both."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC, microsecond precision."""
+        ...
+
+
+class SystemClock:
+    """Wall clock that never repeats or goes back within one process.
+
+    Two calls in the same microsecond get distinct, increasing values, so
+    creation order inside a process is always visible in ``created_at``.
+    ``offset`` shifts the clock (used only by tests of expiry).
+    """
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self._offset = offset
+        self._last = datetime.min.replace(tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        current = datetime.now(UTC) + self._offset
+        with self._lock:
+            if current <= self._last:
+                current = self._last + timedelta(microseconds=1)
+            self._last = current
+        return current
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+class IdSource(Protocol):
+    def new_id(self, prefix: str) -> str:
+        """A fresh opaque id starting with ``prefix``."""
+        ...
+
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class RandomIds:
+    """``<prefix>`` + 24 characters from [A-Za-z0-9]: about 143 random bits.
+
+    The shape matches OpenAI's ids (``thread_…``, ``msg_…``) so REST clients that
+    check prefixes keep working; gRPC clients treat ids as opaque strings.
+    """
+
+    LENGTH = 24
+
+    def new_id(self, prefix: str) -> str:
+        return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(self.LENGTH))
+
+
+class SequentialIds:
+    """Predictable ids for tests: ``thread_000001``, ``msg_000002``…"""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def new_id(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n:06d}"

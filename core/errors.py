@@ -1,0 +1,59 @@
+"""Protocol-neutral errors raised by the core.
+
+Each adapter owns one table that renders these in its protocol's own terms
+(OpenAI JSON error bodies over REST, gRPC status codes with google.rpc details).
+Nothing here knows about HTTP statuses or gRPC codes.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    """The resource does not exist, has expired, or the caller may not see it."""
+
+    def __init__(self, resource: str, resource_id: str) -> None:
+        super().__init__(f"No {resource} found with id '{resource_id}'.")
+        self.resource = resource
+        self.resource_id = resource_id
+
+
+class InvalidArgument(DomainError):
+    """A request field holds a value the rules do not accept.
+
+    ``field`` is a dotted path in the core's vocabulary (``labels``,
+    ``expiration_config.ttl_days``, ``messages[3].content``); adapters translate it
+    to their own names.  ``code`` is a short machine-readable reason.
+    """
+
+    def __init__(self, field: str, message: str, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but lacks the role for this operation."""
+
+
+class Unauthenticated(DomainError):
+    """The caller presented no credentials, or credentials that are not valid."""
+
+
+class FailedPrecondition(DomainError):
+    """The request is well formed but the resource is not in a state that allows it."""
+
+
+class ResourceExhausted(DomainError):
+    """A quota or hard limit was reached (for example messages per thread)."""
+
+    def __init__(self, message: str, limit_name: str) -> None:
+        super().__init__(message)
+        self.limit_name = limit_name

@@ -1,0 +1,205 @@
+"""Message rules: append in a total order, read, page, relabel, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from attrs import evolve, field, frozen
+
+from core.clock import Clock, IdSource
+from core.errors import InvalidArgument, NotFound
+from core.model import (
+    Attachment,
+    Author,
+    Caller,
+    ContentPart,
+    Message,
+    MessageStatus,
+    Role,
+    TextPart,
+    Thread,
+)
+from core.ports import MessagePage, Order, ThreadStore
+from core.validation import MAX_AUTHOR_ID, check_labels, check_length
+
+MESSAGE_PREFIX = "msg_"
+MAX_TEXT = 256_000
+MAX_INITIAL_MESSAGES = 32
+MAX_PAGE_LIMIT = 100
+DEFAULT_MAX_MESSAGES_PER_THREAD = 100_000
+
+
+@frozen
+class NewMessage:
+    content: tuple[ContentPart, ...]
+    role: Role = Role.USER
+    # None: the thread's default author for user messages, none for assistant ones
+    author_id: str | None = None
+    labels: Mapping[str, str] = field(factory=dict, hash=False)
+    attachments: tuple[Attachment, ...] = ()
+
+
+def parse_role(value: str, field_name: str = "role") -> Role:
+    """Roles are accepted in any case (``user``, ``USER``); only two exist."""
+    try:
+        return Role(value.lower())
+    except ValueError:
+        raise InvalidArgument(
+            field_name,
+            f"Invalid value: '{value}'. Supported values are: 'user' and 'assistant'.",
+            "invalid_value",
+        ) from None
+
+
+class MessageService:
+    def __init__(
+        self,
+        store: ThreadStore,
+        clock: Clock,
+        ids: IdSource,
+        max_messages_per_thread: int = DEFAULT_MAX_MESSAGES_PER_THREAD,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._max_messages = max_messages_per_thread
+
+    @property
+    def max_messages_per_thread(self) -> int:
+        return self._max_messages
+
+    def check(self, new: NewMessage, prefix: str = "") -> None:
+        """Validate one message request; ``prefix`` locates it (``messages[2].``)."""
+        if not new.content:
+            raise InvalidArgument(
+                f"{prefix}content",
+                "Invalid 'content': a message needs at least one content part.",
+                "empty_array",
+            )
+        for i, part in enumerate(new.content):
+            if isinstance(part, TextPart) and len(part.text) > MAX_TEXT:
+                where = f"{prefix}content[{i}]" if len(new.content) > 1 else f"{prefix}content"
+                raise InvalidArgument(
+                    where,
+                    f"Invalid '{where}': string too long. Expected a string with maximum "
+                    f"length {MAX_TEXT}, but got a string with length {len(part.text)} instead.",
+                    "string_above_max_length",
+                )
+        if new.author_id is not None:
+            check_length(new.author_id, f"{prefix}author.id", MAX_AUTHOR_ID)
+        check_labels(new.labels, f"{prefix}labels")
+
+    def build(
+        self, thread: Thread, requests: Sequence[NewMessage], caller: Caller, now: datetime
+    ) -> tuple[Thread, list[Message]]:
+        """The messages to append and the thread after that activity."""
+        # created_at never goes back within a thread, even across processes
+        at = max(now, thread.last_activity_at)
+        messages = []
+        for new in requests:
+            if new.author_id is not None:
+                author_id = new.author_id
+            elif new.role is Role.USER:
+                author_id = thread.default_message_author_id
+            else:
+                author_id = ""
+            messages.append(
+                Message(
+                    id=self._ids.new_id(MESSAGE_PREFIX),
+                    thread_id=thread.id,
+                    created_by=caller.subject_id,
+                    created_at=at,
+                    author=Author(id=author_id, role=new.role),
+                    content=new.content,
+                    labels=dict(new.labels),
+                    status=MessageStatus.COMPLETED,
+                    attachments=new.attachments,
+                )
+            )
+        if messages:
+            thread = evolve(thread, last_activity_at=at)
+        return thread, messages
+
+    def check_initial(self, requests: Sequence[NewMessage]) -> None:
+        if len(requests) > MAX_INITIAL_MESSAGES:
+            raise InvalidArgument(
+                "messages",
+                f"Invalid 'messages': array too long. Expected an array with maximum length "
+                f"{MAX_INITIAL_MESSAGES}, but got an array with length {len(requests)} instead.",
+                "array_above_max_length",
+            )
+        for i, new in enumerate(requests):
+            self.check(new, f"messages[{i}].")
+
+    async def create(self, thread_id: str, new: NewMessage, caller: Caller) -> Message:
+        self.check(new)
+        now = self._clock.now()
+
+        def append(thread: Thread) -> tuple[Thread, list[Message]]:
+            if thread.is_expired(now):
+                raise NotFound("thread", thread_id)
+            return self.build(thread, [new], caller, now)
+
+        added = await self._store.append_messages(thread_id, append, max_messages=self._max_messages)
+        if added is None:
+            raise NotFound("thread", thread_id)
+        return added[0]
+
+    async def _live_thread(self, thread_id: str) -> Thread:
+        thread = await self._store.get_thread(thread_id)
+        if thread is None or thread.is_expired(self._clock.now()):
+            raise NotFound("thread", thread_id)
+        return thread
+
+    async def get(self, thread_id: str, message_id: str) -> Message:
+        await self._live_thread(thread_id)
+        message = await self._store.get_message(thread_id, message_id)
+        if message is None:
+            raise NotFound("message", message_id)
+        return message
+
+    async def list(
+        self,
+        thread_id: str,
+        *,
+        order: Order = "desc",
+        limit: int = 20,
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+    ) -> MessagePage:
+        if limit < 1:
+            raise InvalidArgument(
+                "limit",
+                "Invalid 'limit': integer below minimum value. Expected a value >= 1, "
+                f"but got {limit} instead.",
+                "integer_below_min_value",
+            )
+        if limit > MAX_PAGE_LIMIT:
+            raise InvalidArgument(
+                "limit",
+                f"Invalid 'limit': integer above maximum value. Expected a value <= "
+                f"{MAX_PAGE_LIMIT}, but got {limit} instead.",
+                "integer_above_max_value",
+            )
+        await self._live_thread(thread_id)
+        page = await self._store.list_messages(
+            thread_id, order=order, limit=limit, after=after, before=before, run_id=run_id
+        )
+        if page is None:
+            raise NotFound("thread", thread_id)
+        return page
+
+    async def update_labels(self, thread_id: str, message_id: str, labels: Mapping[str, str]) -> Message:
+        checked = check_labels(labels)
+        await self._live_thread(thread_id)
+        updated = await self._store.update_message(thread_id, message_id, lambda m: evolve(m, labels=checked))
+        if updated is None:
+            raise NotFound("message", message_id)
+        return updated
+
+    async def delete(self, thread_id: str, message_id: str) -> None:
+        await self._live_thread(thread_id)
+        if not await self._store.delete_message(thread_id, message_id):
+            raise NotFound("message", message_id)

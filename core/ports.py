@@ -1,0 +1,108 @@
+"""The storage port: what the core needs from a database, nothing more.
+
+Every backend (in-memory, SQLite, PostgreSQL) implements ``ThreadStore`` and
+passes the one contract test suite in ``tests/storage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Literal, Protocol
+
+from attrs import frozen
+
+from core.model import Message, Thread
+
+Order = Literal["asc", "desc"]
+
+
+@frozen
+class ThreadPosition:
+    """A place in a folder's newest-first thread list (keyset, never an offset)."""
+
+    created_at: datetime
+    thread_id: str
+
+
+@frozen
+class MessagePage:
+    messages: list[Message]
+    has_more: bool
+
+
+ThreadChange = Callable[[Thread], Thread]
+# Given the current thread, returns the thread as it is after the messages are
+# added, and the messages to add (in order).  Runs inside the store's transaction.
+MessageAppend = Callable[[Thread], tuple[Thread, Sequence[Message]]]
+
+
+class ThreadStore(Protocol):
+    async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
+        """Store a new thread and its initial messages atomically."""
+        ...
+
+    async def get_thread(self, thread_id: str) -> Thread | None: ...
+
+    async def update_thread(self, thread_id: str, change: ThreadChange) -> Thread | None:
+        """Apply ``change`` to the stored thread atomically; None if absent.
+
+        ``change`` may raise a ``DomainError``; the store then changes nothing.
+        """
+        ...
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete the thread and all its messages; False if it did not exist."""
+        ...
+
+    async def list_threads(
+        self,
+        folder_id: str,
+        *,
+        alive_at: datetime,
+        limit: int,
+        after: ThreadPosition | None,
+    ) -> list[Thread]:
+        """Threads of a folder not expired at ``alive_at``, newest first."""
+        ...
+
+    async def append_messages(
+        self, thread_id: str, append: MessageAppend, *, max_messages: int
+    ) -> list[Message] | None:
+        """Add messages at the end of a thread's total order; None if no thread.
+
+        Raises ``ResourceExhausted`` when the thread would hold more than
+        ``max_messages`` messages.
+        """
+        ...
+
+    async def get_message(self, thread_id: str, message_id: str) -> Message | None: ...
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        order: Order,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+    ) -> MessagePage | None:
+        """A page of messages in creation order (or its reverse); None if no thread.
+
+        ``after``/``before`` are message ids relative to ``order``.  Raises
+        ``InvalidArgument`` if a cursor id is not a message of this thread.
+        """
+        ...
+
+    async def update_message(
+        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
+    ) -> Message | None: ...
+
+    async def delete_message(self, thread_id: str, message_id: str) -> bool: ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot serve requests."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,266 @@
+"""Thread rules: create, read, update through a set of changed fields, delete, list."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from attrs import evolve, field, frozen
+
+from core.clock import Clock, IdSource
+from core.errors import InvalidArgument, NotFound
+from core.messages import MessageService, NewMessage
+from core.model import Caller, ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
+from core.ports import ThreadPosition, ThreadStore
+from core.validation import MAX_AUTHOR_ID, MAX_DESCRIPTION, MAX_NAME, check_labels, check_length
+
+THREAD_PREFIX = "thread_"
+AUTHOR_PREFIX = "user_"
+
+
+@frozen
+class ExpirationSettings:
+    default_policy: ExpirationPolicy = ExpirationPolicy.SINCE_LAST_ACTIVE
+    default_ttl_days: int = 7
+    max_ttl_days: int = 365
+
+
+@frozen
+class ExpirationInput:
+    """Expiration as a request states it; None means "not given, use the default"."""
+
+    policy: ExpirationPolicy | None = None
+    ttl_days: int | None = None
+
+
+@frozen
+class NewThread:
+    folder_id: str
+    name: str = ""
+    description: str = ""
+    default_message_author_id: str = ""
+    expiration: ExpirationInput | None = None
+    labels: Mapping[str, str] = field(factory=dict, hash=False)
+    tools: tuple[Tool, ...] = ()
+    code_interpreter_file_ids: tuple[str, ...] | None = None
+
+
+# Field names a ThreadUpdate may change (the core's vocabulary; adapters map theirs).
+UPDATABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "labels",
+        "expiration_config",
+        "expiration_config.ttl_days",
+        "expiration_config.expiration_policy",
+        "tools",
+        "code_interpreter_file_ids",
+    }
+)
+
+
+@frozen
+class ThreadUpdate:
+    """New values for the fields named in ``fields``; other values are ignored.
+
+    A named field whose value is None is reset to its default.
+    """
+
+    fields: frozenset[str]
+    name: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] | None = field(default=None, hash=False)
+    expiration: ExpirationInput = ExpirationInput()
+    tools: tuple[Tool, ...] | None = None
+    code_interpreter_file_ids: tuple[str, ...] | None = None
+
+
+@frozen
+class ThreadListPage:
+    threads: list[Thread]
+    next_page_token: str
+
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def encode_page_token(position: ThreadPosition) -> str:
+    """Same shape as the Yandex server's token: base64 of ``<created_at>@<id>``."""
+    stamp = position.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return base64.b64encode(f"{stamp}@{position.thread_id}".encode()).decode("ascii")
+
+
+def decode_page_token(token: str) -> ThreadPosition:
+    try:
+        raw = base64.b64decode(token.encode("ascii"), validate=True).decode("utf-8")
+        stamp, thread_id = raw.split("@", 1)
+        created_at = datetime.strptime(stamp + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z")
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise InvalidArgument("page_token", "Invalid page token.", "invalid_page_token") from exc
+    if not thread_id:
+        raise InvalidArgument("page_token", "Invalid page token.", "invalid_page_token")
+    return ThreadPosition(created_at=created_at, thread_id=thread_id)
+
+
+class ThreadService:
+    def __init__(
+        self,
+        store: ThreadStore,
+        clock: Clock,
+        ids: IdSource,
+        expiration: ExpirationSettings = ExpirationSettings(),
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._expiration = expiration
+
+    @property
+    def expiration_settings(self) -> ExpirationSettings:
+        return self._expiration
+
+    # -- rules -----------------------------------------------------------------
+
+    def _check_ttl(self, ttl_days: int) -> int:
+        limit = self._expiration.max_ttl_days
+        if ttl_days < 1 or ttl_days > limit:
+            raise InvalidArgument(
+                "expiration_config.ttl_days",
+                f"Invalid 'ttl_days': expected a whole number of days from 1 to {limit}, but got {ttl_days}.",
+                "ttl_out_of_range",
+            )
+        return ttl_days
+
+    def resolve_expiration(self, given: ExpirationInput | None) -> ExpirationConfig:
+        """Fill what a request left out with the server defaults, then validate."""
+        given = given or ExpirationInput()
+        policy = given.policy or self._expiration.default_policy
+        ttl = self._expiration.default_ttl_days if not given.ttl_days else given.ttl_days
+        return ExpirationConfig(policy=policy, ttl_days=self._check_ttl(ttl))
+
+    def build_thread(self, request: NewThread, caller: Caller, now: datetime) -> Thread:
+        if not request.folder_id:
+            raise InvalidArgument(
+                "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
+            )
+        author = check_length(
+            request.default_message_author_id, "default_message_author_id", MAX_AUTHOR_ID
+        ) or self._ids.new_id(AUTHOR_PREFIX)
+        return Thread(
+            id=self._ids.new_id(THREAD_PREFIX),
+            folder_id=request.folder_id,
+            name=check_length(request.name, "name", MAX_NAME),
+            description=check_length(request.description, "description", MAX_DESCRIPTION),
+            default_message_author_id=author,
+            created_by=caller.subject_id,
+            created_at=now,
+            updated_by=caller.subject_id,
+            updated_at=now,
+            last_activity_at=now,
+            expiration=self.resolve_expiration(request.expiration),
+            labels=check_labels(request.labels),
+            tools=request.tools,
+            code_interpreter_file_ids=request.code_interpreter_file_ids,
+        )
+
+    def apply_update(self, thread: Thread, update: ThreadUpdate, caller: Caller, now: datetime) -> Thread:
+        unknown = update.fields - UPDATABLE_FIELDS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidArgument("update_mask", f"Invalid field mask path: '{name}'.", "invalid_field_mask")
+        f = update.fields
+        changed = thread
+        if "name" in f:
+            changed = evolve(changed, name=check_length(update.name or "", "name", MAX_NAME))
+        if "description" in f:
+            changed = evolve(
+                changed,
+                description=check_length(update.description or "", "description", MAX_DESCRIPTION),
+            )
+        if "labels" in f:
+            changed = evolve(changed, labels=check_labels(update.labels or {}))
+        if f & {"expiration_config", "expiration_config.expiration_policy", "expiration_config.ttl_days"}:
+            whole = "expiration_config" in f
+            policy = changed.expiration.policy
+            ttl = changed.expiration.ttl_days
+            if whole or "expiration_config.expiration_policy" in f:
+                policy = update.expiration.policy or self._expiration.default_policy
+            if whole or "expiration_config.ttl_days" in f:
+                ttl = self._check_ttl(update.expiration.ttl_days or self._expiration.default_ttl_days)
+            changed = evolve(changed, expiration=ExpirationConfig(policy=policy, ttl_days=ttl))
+        if "tools" in f:
+            changed = evolve(changed, tools=update.tools or ())
+        if "code_interpreter_file_ids" in f:
+            changed = evolve(changed, code_interpreter_file_ids=update.code_interpreter_file_ids)
+        return evolve(changed, updated_by=caller.subject_id, updated_at=now)
+
+    # -- use cases -------------------------------------------------------------
+
+    async def create(
+        self,
+        request: NewThread,
+        caller: Caller,
+        messages: Sequence[NewMessage] = (),
+        message_rules: MessageService | None = None,
+    ) -> Thread:
+        """Create a thread, with its initial messages stored in the given order."""
+        now = self._clock.now()
+        thread = self.build_thread(request, caller, now)
+        initial: list[Message] = []
+        if messages:
+            if message_rules is None:
+                raise ValueError("initial messages need the message rules")
+            message_rules.check_initial(messages)
+            thread, initial = message_rules.build(thread, messages, caller, now)
+        await self._store.create_thread(thread, initial)
+        return thread
+
+    async def get(self, thread_id: str) -> Thread:
+        thread = await self._store.get_thread(thread_id)
+        if thread is None or thread.is_expired(self._clock.now()):
+            raise NotFound("thread", thread_id)
+        return thread
+
+    async def update(self, thread_id: str, update: ThreadUpdate, caller: Caller) -> Thread:
+        now = self._clock.now()
+
+        def change(current: Thread) -> Thread:
+            if current.is_expired(now):
+                raise NotFound("thread", thread_id)
+            return self.apply_update(current, update, caller, now)
+
+        updated = await self._store.update_thread(thread_id, change)
+        if updated is None:
+            raise NotFound("thread", thread_id)
+        return updated
+
+    async def delete(self, thread_id: str) -> None:
+        await self.get(thread_id)
+        if not await self._store.delete_thread(thread_id):
+            raise NotFound("thread", thread_id)
+
+    async def list(self, folder_id: str, page_size: int = 0, page_token: str = "") -> ThreadListPage:
+        if not folder_id:
+            raise InvalidArgument(
+                "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
+            )
+        if page_size < 0:
+            raise InvalidArgument(
+                "page_size", "Invalid 'page_size': must not be negative.", "integer_below_min_value"
+            )
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = decode_page_token(page_token) if page_token else None
+        threads = await self._store.list_threads(
+            folder_id, alive_at=self._clock.now(), limit=limit, after=after
+        )
+        # A token after every non-empty page and an empty last page, as the real
+        # server did: the Yandex SDK stops only on an empty page.
+        token = ""
+        if threads:
+            last = threads[-1]
+            token = encode_page_token(ThreadPosition(created_at=last.created_at, thread_id=last.id))
+        return ThreadListPage(threads=threads, next_page_token=token)
