@@ -7,8 +7,9 @@ import logging
 import signal
 import sys
 
-from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config
+from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import build_core, open_store
 from adapters.grpc.server import build_grpc_server, set_serving
@@ -21,6 +22,8 @@ log = logging.getLogger("threadgate")
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.rest_port}"]
+    # Hypercorn's default closes a connection after 1,000 requests; clients then
+    # reconnect.  Keep it bounded, but far from the hot path.
     config.keep_alive_max_requests = settings.keep_alive_max_requests
     config.graceful_timeout = settings.shutdown_grace
     config.accesslog = None
@@ -29,10 +32,16 @@ def hypercorn_config(settings: Settings) -> Config:
 
 
 async def run(settings: Settings) -> None:
+    config = hypercorn_config(settings)
+    # Bind both ports before serving anything, so a clash fails at once and cleanly.
+    try:
+        sockets = config.create_sockets()
+    except OSError as exc:
+        raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
     store = await open_store(settings)
     try:
         core = build_core(store, settings)
-        app = build_app(core, settings.default_folder)
+        app = wrap_app(build_app(core, settings.default_folder), config.wsgi_max_body_size, "asgi")
         grpc_server, health_servicer, grpc_port = build_grpc_server(
             core,
             f"{settings.host}:{settings.grpc_port}",
@@ -44,20 +53,15 @@ async def run(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await grpc_server.start()
         await set_serving(health_servicer, True)
-        rest = asyncio.create_task(
-            hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-        )
+        rest = asyncio.create_task(worker_serve(app, config, sockets=sockets, shutdown_trigger=stop.wait))
         where = "memory (nothing is kept)" if settings.database == "memory" else str(settings.sqlite_path)
+        rest_port = sockets.insecure_sockets[0].getsockname()[1]
         print(
-            f"threadgate listening: REST http://{settings.host}:{settings.rest_port}/v1 "
+            f"threadgate listening: REST http://{settings.host}:{rest_port}/v1 "
             f"gRPC {settings.host}:{grpc_port} store {where}",
             flush=True,
         )
-        stop_wait = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({rest, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if rest in done and not stop.is_set():
-            await grpc_server.stop(0)
-            rest.result()  # REST failed to start (port in use...): raise it
+        await stop.wait()
         log.info("shutting down: draining in-flight calls")
         await set_serving(health_servicer, False)
         await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace))

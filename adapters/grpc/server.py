@@ -40,9 +40,10 @@ def build_grpc_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind gRPC address {address}")
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio reports a failed bind this way
+        raise OSError(f"cannot listen for gRPC on {address}: address in use or not available") from exc
     return server, health_servicer, port
 
 

@@ -1,0 +1,49 @@
+# threadgate: the two quick-start commands are `make serve` and `make test`.
+# Both create ./.venv on first use and install what they need into it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: serve test check lint typecheck proto proto-check clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "threadgate needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## Install and run the server on the embedded default (SQLite under ./data).
+serve: $(VENV)/.installed
+	$(BIN)/threadgate serve $(ARGS)
+
+## Install and run every check and the whole test suite (what CI runs).
+test: $(VENV)/.installed-dev
+	$(MAKE) --no-print-directory check
+
+check: lint typecheck proto-check
+	$(BIN)/python -m pytest $(ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+proto:
+	$(BIN)/python proto/generate.py
+
+proto-check:
+	$(BIN)/python proto/generate.py --check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,123 @@
+"""Process-level behaviour: durability across kill -9, clean shutdown, port clashes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import httpx
+from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
+from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
+
+from tests.e2e.conftest import openai_client
+from tests.e2e.server import Server, running_server, start_server
+
+
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data)
+    acknowledged: list[str] = []
+    try:
+        with openai_client(server) as client:
+            for i in range(40):
+                acknowledged.append(client.beta.threads.create(metadata={"i": str(i)}).id)
+        with grpc.insecure_channel(server.grpc_target) as ch:
+            stub = ts_grpc.ThreadServiceStub(ch)
+            for i in range(40):
+                acknowledged.append(stub.Create(ts.CreateThreadRequest(folder_id="f", name=str(i))).id)
+    finally:
+        server.stop(signal.SIGKILL)
+    assert server.process.returncode == -signal.SIGKILL
+    with running_server(data) as again, grpc.insecure_channel(again.grpc_target) as ch:
+        stub = ts_grpc.ThreadServiceStub(ch)
+        for thread_id in acknowledged:
+            assert stub.Get(ts.GetThreadRequest(thread_id=thread_id)).id == thread_id
+
+
+def test_writes_during_kill_9_are_all_or_nothing(tmp_path: Path) -> None:
+    """Kill the server while clients are writing: every acknowledged thread is there afterwards."""
+    data = tmp_path / "data"
+    server = start_server(data)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        with httpx.Client(base_url=server.base_url, timeout=5) as http:
+            while not stop.is_set():
+                try:
+                    r = http.post("/threads", json={"metadata": {"w": "1"}})
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 200:
+                    acknowledged.append(r.json()["id"])
+
+    workers = [threading.Thread(target=writer) for _ in range(4)]
+    for w in workers:
+        w.start()
+    while len(acknowledged) < 100:
+        threading.Event().wait(0.01)
+    server.stop(signal.SIGKILL)
+    stop.set()
+    for w in workers:
+        w.join(10)
+    with running_server(data) as again, httpx.Client(base_url=again.base_url) as http:
+        for thread_id in acknowledged:
+            r = http.get(f"/threads/{thread_id}")
+            assert r.status_code == 200, (thread_id, r.text)
+
+
+def test_sigterm_and_sigint_exit_zero(tmp_path: Path) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        server = start_server(tmp_path / f"data-{sig}")
+        with openai_client(server) as client:
+            client.beta.threads.create()
+        assert server.stop(sig) == 0
+        assert "threadgate stopped" in server.log()
+        assert "Traceback" not in server.log()
+
+
+def test_a_second_server_on_the_same_grpc_port_fails_loudly(server: Server, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adapters.cli",
+            "serve",
+            "--rest-port",
+            "0",
+            "--grpc-port",
+            str(server.grpc_port),
+            "--data-dir",
+            str(tmp_path / "other"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0
+    assert "threadgate listening" not in proc.stdout
+
+
+def test_a_second_server_on_the_same_rest_port_fails_loudly(server: Server, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adapters.cli",
+            "serve",
+            "--rest-port",
+            str(server.rest_port),
+            "--grpc-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "other"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0, proc.stdout + proc.stderr
