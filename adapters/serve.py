@@ -41,7 +41,7 @@ async def run(settings: Settings) -> None:
     store = await open_store(settings)
     try:
         core = build_core(store, settings)
-        app = wrap_app(build_app(core, settings.default_folder), config.wsgi_max_body_size, "asgi")
+        app = wrap_app(build_app(core, settings.default_folder), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
         grpc_server, health_servicer, grpc_port = build_grpc_server(
             core,
             f"{settings.host}:{settings.grpc_port}",
