@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from adapters.settings import Settings
-from adapters.storage.memory import InMemoryThreadStore
-from adapters.storage.sqlite import SqliteThreadStore
+from adapters.storage.memory import InMemoryStore
+from adapters.storage.sqlite import SqliteStore
 from core.clock import RandomIds, SystemClock
-from core.ports import ThreadStore
+from core.ports import Store
 from core.services import Core, CoreSettings
 from core.threads import ExpirationSettings
 
 
-async def open_store(settings: Settings) -> ThreadStore:
+async def open_store(settings: Settings) -> Store:
     if settings.database == "memory":
-        return InMemoryThreadStore()
+        return InMemoryStore()
     if settings.database == "sqlite":
-        return await SqliteThreadStore.open(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
+        return await SqliteStore.open(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
     raise ValueError(f"unknown database {settings.database!r}: use 'sqlite' or 'memory'")
 
 
-def build_core(store: ThreadStore, settings: Settings) -> Core:
+def build_core(store: Store, settings: Settings) -> Core:
     return Core(
         store,
         SystemClock(offset=settings.clock_offset),

@@ -76,11 +76,32 @@ def parser() -> argparse.ArgumentParser:
         help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
     )
     s.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        default=_env("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
+        help="DEVELOPMENT ONLY: calls without an API key act as an admin on every folder "
+        "(THREADGATE_ALLOW_ANONYMOUS=1)",
+    )
+    s.add_argument(
         "--shutdown-grace",
         type=float,
         default=float(_env("SHUTDOWN_GRACE", _D.shutdown_grace)),
         help="seconds to drain on SIGTERM (THREADGATE_SHUTDOWN_GRACE)",
     )
+    k = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    kc = k.add_parser("create", help="make a key; prints the secret token alone on the last line")
+    kc.add_argument("--folder", action="append", required=True, help="a folder the key may use (repeat)")
+    kc.add_argument("--role", choices=["viewer", "editor", "admin"], default="editor")
+    kc.add_argument(
+        "--default-folder", default="", help="the key's default folder (default: the first --folder)"
+    )
+    kc.add_argument("--subject", default="", help="subject id written to created_by (default: a new one)")
+    kc.add_argument("--description", default="")
+    kl = k.add_parser("list", help="list keys (never shows secrets)")
+    kr = k.add_parser("revoke", help="revoke a key at once, for every server on this store")
+    kr.add_argument("key_id")
+    for sp in (kc, kl, kr):
+        sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
     return p
 
 
@@ -100,6 +121,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         keep_alive_max_requests=args.keep_alive_max_requests,
         shutdown_grace=args.shutdown_grace,
         clock_offset=timedelta(seconds=offset),
+        allow_anonymous=args.allow_anonymous,
     )
 
 
@@ -109,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adapters.serve import main_serve
 
         return main_serve(settings_from(args))
-    return 2  # pragma: no cover
+    from adapters.keys_cli import main_keys
+
+    return main_keys(args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from adapters.bootstrap import build_core, open_store
 from adapters.grpc.server import build_grpc_server, set_serving
 from adapters.rest.app import build_app
 from adapters.settings import Settings
+from core.access import AccessRole
+from core.services import Core
 
 log = logging.getLogger("threadgate")
 
@@ -31,6 +33,26 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
+async def first_key(core: Core, settings: Settings) -> None:
+    """On an empty store, make an admin key for the default folder and show it once."""
+    if settings.allow_anonymous:
+        log.warning(
+            "ANONYMOUS ACCESS IS ON (--allow-anonymous): calls without an API key act as an "
+            "admin on every folder. Never use this outside development."
+        )
+    if await core.access.list_keys():
+        return
+    key, token = await core.access.create_key(
+        [settings.default_folder], AccessRole.ADMIN, description="created on first start"
+    )
+    print(
+        f"threadgate: created the first API key ({key.id}), admin on folder "
+        f"'{settings.default_folder}'. It is shown only now; keep it:\n"
+        f"threadgate: api key: {token}",
+        flush=True,
+    )
+
+
 async def run(settings: Settings) -> None:
     config = hypercorn_config(settings)
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
@@ -41,11 +63,14 @@ async def run(settings: Settings) -> None:
     store = await open_store(settings)
     try:
         core = build_core(store, settings)
-        app = wrap_app(build_app(core, settings.default_folder), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+        await first_key(core, settings)
+        rest_app = build_app(core, settings.default_folder, allow_anonymous=settings.allow_anonymous)
+        app = wrap_app(rest_app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
         grpc_server, health_servicer, grpc_port = build_grpc_server(
             core,
             f"{settings.host}:{settings.grpc_port}",
             max_message_bytes=settings.grpc_max_message_bytes,
+            allow_anonymous=settings.allow_anonymous,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

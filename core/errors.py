@@ -44,7 +44,11 @@ class PermissionDenied(DomainError):
 
 
 class Unauthenticated(DomainError):
-    """The caller presented no credentials, or credentials that are not valid."""
+    """The caller presented no credentials (``missing``), or ones that are not valid."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class FailedPrecondition(DomainError):

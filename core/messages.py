@@ -7,12 +7,12 @@ from datetime import datetime
 
 from attrs import evolve, field, frozen
 
+from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
 from core.errors import InvalidArgument, NotFound
 from core.model import (
     Attachment,
     Author,
-    Caller,
     ContentPart,
     Message,
     MessageStatus,
@@ -91,7 +91,7 @@ class MessageService:
         check_labels(new.labels, f"{prefix}labels")
 
     def build(
-        self, thread: Thread, requests: Sequence[NewMessage], caller: Caller, now: datetime
+        self, thread: Thread, requests: Sequence[NewMessage], caller: Principal, now: datetime
     ) -> tuple[Thread, list[Message]]:
         """The messages to append and the thread after that activity."""
         # created_at never goes back within a thread, even across processes
@@ -132,13 +132,13 @@ class MessageService:
         for i, new in enumerate(requests):
             self.check(new, f"messages[{i}].")
 
-    async def create(self, thread_id: str, new: NewMessage, caller: Caller) -> Message:
+    async def create(self, thread_id: str, new: NewMessage, caller: Principal) -> Message:
         self.check(new)
         now = self._clock.now()
 
         def append(thread: Thread) -> tuple[Thread, list[Message]]:
-            if thread.is_expired(now):
-                raise NotFound("thread", thread_id)
+            visible(thread, thread_id, caller, now)
+            caller.require(AccessRole.EDITOR)
             return self.build(thread, [new], caller, now)
 
         added = await self._store.append_messages(thread_id, append, max_messages=self._max_messages)
@@ -146,14 +146,15 @@ class MessageService:
             raise NotFound("thread", thread_id)
         return added[0]
 
-    async def _live_thread(self, thread_id: str) -> Thread:
-        thread = await self._store.get_thread(thread_id)
-        if thread is None or thread.is_expired(self._clock.now()):
-            raise NotFound("thread", thread_id)
+    async def _live_thread(
+        self, thread_id: str, caller: Principal, role: AccessRole = AccessRole.VIEWER
+    ) -> Thread:
+        thread = visible(await self._store.get_thread(thread_id), thread_id, caller, self._clock.now())
+        caller.require(role)
         return thread
 
-    async def get(self, thread_id: str, message_id: str) -> Message:
-        await self._live_thread(thread_id)
+    async def get(self, thread_id: str, message_id: str, caller: Principal) -> Message:
+        await self._live_thread(thread_id, caller)
         message = await self._store.get_message(thread_id, message_id)
         if message is None:
             raise NotFound("message", message_id)
@@ -162,6 +163,7 @@ class MessageService:
     async def list(
         self,
         thread_id: str,
+        caller: Principal,
         *,
         order: Order = "desc",
         limit: int = 20,
@@ -183,7 +185,7 @@ class MessageService:
                 f"{MAX_PAGE_LIMIT}, but got {limit} instead.",
                 "integer_above_max_value",
             )
-        await self._live_thread(thread_id)
+        await self._live_thread(thread_id, caller)
         page = await self._store.list_messages(
             thread_id, order=order, limit=limit, after=after, before=before, run_id=run_id
         )
@@ -191,15 +193,17 @@ class MessageService:
             raise NotFound("thread", thread_id)
         return page
 
-    async def update_labels(self, thread_id: str, message_id: str, labels: Mapping[str, str]) -> Message:
+    async def update_labels(
+        self, thread_id: str, message_id: str, labels: Mapping[str, str], caller: Principal
+    ) -> Message:
         checked = check_labels(labels)
-        await self._live_thread(thread_id)
+        await self._live_thread(thread_id, caller, AccessRole.EDITOR)
         updated = await self._store.update_message(thread_id, message_id, lambda m: evolve(m, labels=checked))
         if updated is None:
             raise NotFound("message", message_id)
         return updated
 
-    async def delete(self, thread_id: str, message_id: str) -> None:
-        await self._live_thread(thread_id)
+    async def delete(self, thread_id: str, message_id: str, caller: Principal) -> None:
+        await self._live_thread(thread_id, caller, AccessRole.EDITOR)
         if not await self._store.delete_message(thread_id, message_id):
             raise NotFound("message", message_id)

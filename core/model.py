@@ -137,10 +137,3 @@ class Message:
         if self.author.role is Role.ASSISTANT and self.author.id:
             return self.author.id
         return None
-
-
-@frozen
-class Caller:
-    """Who is making a request: the subject id written to created_by/updated_by."""
-
-    subject_id: str

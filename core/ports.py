@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from attrs import frozen
 
+from core.access import KeyStore
 from core.model import Message, Thread
 
 Order = Literal["asc", "desc"]
@@ -106,3 +107,7 @@ class ThreadStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Store(ThreadStore, KeyStore, Protocol):
+    """A backend that keeps threads, messages and API keys in one database."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from core.access import AccessService
 from core.clock import Clock, IdSource
 from core.messages import DEFAULT_MAX_MESSAGES_PER_THREAD, MessageService
-from core.ports import ThreadStore
+from core.ports import Store
 from core.threads import ExpirationSettings, ThreadService
 
 
@@ -18,10 +19,11 @@ class CoreSettings:
 
 class Core:
     def __init__(
-        self, store: ThreadStore, clock: Clock, ids: IdSource, settings: CoreSettings = CoreSettings()
+        self, store: Store, clock: Clock, ids: IdSource, settings: CoreSettings = CoreSettings()
     ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.threads = ThreadService(store, clock, ids, settings.expiration)
         self.messages = MessageService(store, clock, ids, settings.max_messages_per_thread)
+        self.access = AccessService(store, clock, ids)

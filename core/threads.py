@@ -9,10 +9,11 @@ from datetime import datetime
 
 from attrs import evolve, field, frozen
 
+from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
 from core.errors import InvalidArgument, NotFound
 from core.messages import MessageService, NewMessage
-from core.model import Caller, ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
+from core.model import ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
 from core.ports import ThreadPosition, ThreadStore
 from core.validation import MAX_AUTHOR_ID, MAX_DESCRIPTION, MAX_NAME, check_labels, check_length
 
@@ -142,7 +143,7 @@ class ThreadService:
         ttl = self._expiration.default_ttl_days if not given.ttl_days else given.ttl_days
         return ExpirationConfig(policy=policy, ttl_days=self._check_ttl(ttl))
 
-    def build_thread(self, request: NewThread, caller: Caller, now: datetime) -> Thread:
+    def build_thread(self, request: NewThread, caller: Principal, now: datetime) -> Thread:
         if not request.folder_id:
             raise InvalidArgument(
                 "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
@@ -167,7 +168,7 @@ class ThreadService:
             code_interpreter_file_ids=request.code_interpreter_file_ids,
         )
 
-    def apply_update(self, thread: Thread, update: ThreadUpdate, caller: Caller, now: datetime) -> Thread:
+    def apply_update(self, thread: Thread, update: ThreadUpdate, caller: Principal, now: datetime) -> Thread:
         unknown = update.fields - UPDATABLE_FIELDS
         if unknown:
             name = sorted(unknown)[0]
@@ -203,11 +204,13 @@ class ThreadService:
     async def create(
         self,
         request: NewThread,
-        caller: Caller,
+        caller: Principal,
         messages: Sequence[NewMessage] = (),
         message_rules: MessageService | None = None,
     ) -> Thread:
         """Create a thread, with its initial messages stored in the given order."""
+        if request.folder_id:
+            caller.require_folder(request.folder_id, AccessRole.EDITOR)
         now = self._clock.now()
         thread = self.build_thread(request, caller, now)
         initial: list[Message] = []
@@ -219,18 +222,16 @@ class ThreadService:
         await self._store.create_thread(thread, initial)
         return thread
 
-    async def get(self, thread_id: str) -> Thread:
+    async def get(self, thread_id: str, caller: Principal) -> Thread:
         thread = await self._store.get_thread(thread_id)
-        if thread is None or thread.is_expired(self._clock.now()):
-            raise NotFound("thread", thread_id)
-        return thread
+        return visible(thread, thread_id, caller, self._clock.now())
 
-    async def update(self, thread_id: str, update: ThreadUpdate, caller: Caller) -> Thread:
+    async def update(self, thread_id: str, update: ThreadUpdate, caller: Principal) -> Thread:
         now = self._clock.now()
 
         def change(current: Thread) -> Thread:
-            if current.is_expired(now):
-                raise NotFound("thread", thread_id)
+            visible(current, thread_id, caller, now)
+            caller.require(AccessRole.EDITOR)
             return self.apply_update(current, update, caller, now)
 
         updated = await self._store.update_thread(thread_id, change)
@@ -238,16 +239,20 @@ class ThreadService:
             raise NotFound("thread", thread_id)
         return updated
 
-    async def delete(self, thread_id: str) -> None:
-        await self.get(thread_id)
+    async def delete(self, thread_id: str, caller: Principal) -> None:
+        await self.get(thread_id, caller)
+        caller.require(AccessRole.EDITOR)
         if not await self._store.delete_thread(thread_id):
             raise NotFound("thread", thread_id)
 
-    async def list(self, folder_id: str, page_size: int = 0, page_token: str = "") -> ThreadListPage:
+    async def list(
+        self, folder_id: str, caller: Principal, page_size: int = 0, page_token: str = ""
+    ) -> ThreadListPage:
         if not folder_id:
             raise InvalidArgument(
                 "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
             )
+        caller.require_folder(folder_id, AccessRole.VIEWER)
         if page_size < 0:
             raise InvalidArgument(
                 "page_size", "Invalid 'page_size': must not be negative.", "integer_below_min_value"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -40,6 +41,14 @@ def _pack(detail: Any) -> any_pb2.Any:
     return packed
 
 
+_CONTENT_PART = re.compile(r"(^|\.)content\[(\d+)\]")
+
+
+def grpc_field(field: str) -> str:
+    """A core field path in the Yandex request's terms (content parts sit in content.content)."""
+    return _CONTENT_PART.sub(r"\1content.content[\2]", field)
+
+
 def invalid_argument_status(field: str, message: str) -> status_pb2.Status:
     violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
     return status_pb2.Status(
@@ -56,7 +65,7 @@ def to_status(exc: DomainError) -> status_pb2.Status:
         )
         return status_pb2.Status(code=code_pb2.NOT_FOUND, message=exc.message, details=[_pack(info)])
     if isinstance(exc, InvalidArgument):
-        return invalid_argument_status(exc.field, exc.message)
+        return invalid_argument_status(grpc_field(exc.field), exc.message)
     if isinstance(exc, ResourceExhausted):
         quota = error_details_pb2.QuotaFailure(
             violations=[

@@ -12,7 +12,7 @@ from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2,
     thread_service_pb2_grpc,
 )
-from adapters.grpc.servicers import MessageServiceServicer, ThreadServiceServicer
+from adapters.grpc.servicers import Authenticator, MessageServiceServicer, ThreadServiceServicer
 from core.services import Core
 
 SERVICE_NAMES = (
@@ -22,7 +22,7 @@ SERVICE_NAMES = (
 
 
 def build_grpc_server(
-    core: Core, address: str, *, max_message_bytes: int = 4 * 1024 * 1024
+    core: Core, address: str, *, max_message_bytes: int = 4 * 1024 * 1024, allow_anonymous: bool = False
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """A server bound to ``address``; returns it, its health servicer and the bound port."""
     server = grpc.aio.server(
@@ -33,8 +33,9 @@ def build_grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ]
     )
-    thread_service_pb2_grpc.add_ThreadServiceServicer_to_server(ThreadServiceServicer(core), server)
-    message_service_pb2_grpc.add_MessageServiceServicer_to_server(MessageServiceServicer(core), server)
+    auth = Authenticator(core, allow_anonymous)
+    thread_service_pb2_grpc.add_ThreadServiceServicer_to_server(ThreadServiceServicer(core, auth), server)
+    message_service_pb2_grpc.add_MessageServiceServicer_to_server(MessageServiceServicer(core, auth), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -17,7 +17,8 @@ from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2_grpc,
 )
 from adapters.grpc.errors import stream, unary
-from core.model import Caller
+from core.access import ANONYMOUS, Principal
+from core.errors import Unauthenticated
 from core.services import Core
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -25,86 +26,116 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 STREAM_BATCH = 100
 
 
-def caller_of(context: Ctx) -> Caller:
-    return Caller("anonymous")
+class Authenticator:
+    """Reads ``authorization: Bearer <key>`` or ``Api-Key <key>`` call metadata."""
+
+    def __init__(self, core: Core, allow_anonymous: bool) -> None:
+        self._core = core
+        self._allow_anonymous = allow_anonymous
+
+    async def __call__(self, context: Ctx) -> Principal:
+        header = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                header = value if isinstance(value, str) else value.decode("utf-8", "replace")
+                break
+        if header is None and self._allow_anonymous:
+            return ANONYMOUS
+        token = None
+        if header is not None:
+            scheme, _, rest = header.partition(" ")
+            if scheme.lower() not in ("bearer", "api-key") or not rest.strip():
+                raise Unauthenticated("Incorrect API key provided.")
+            token = rest.strip()
+        return await self._core.access.authenticate(token)
 
 
 class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._core = core
+        self._auth = authenticate
 
     @unary
     async def Create(
         self, request: thread_service_pb2.CreateThreadRequest, context: Ctx
     ) -> thread_pb2.Thread:
+        caller = await self._auth(context)
         cv.required(request.folder_id, "folder_id")
         new, messages = cv.create_request_to_core(request)
-        thread = await self._core.threads.create(new, caller_of(context), messages, self._core.messages)
+        thread = await self._core.threads.create(new, caller, messages, self._core.messages)
         return cv.thread_to_pb(thread)
 
     @unary
     async def Get(self, request: thread_service_pb2.GetThreadRequest, context: Ctx) -> thread_pb2.Thread:
+        caller = await self._auth(context)
         cv.required(request.thread_id, "thread_id")
-        return cv.thread_to_pb(await self._core.threads.get(request.thread_id))
+        return cv.thread_to_pb(await self._core.threads.get(request.thread_id, caller))
 
     @unary
     async def Update(
         self, request: thread_service_pb2.UpdateThreadRequest, context: Ctx
     ) -> thread_pb2.Thread:
+        caller = await self._auth(context)
         cv.required(request.thread_id, "thread_id")
         update = cv.update_request_to_core(request)
-        thread = await self._core.threads.update(request.thread_id, update, caller_of(context))
+        thread = await self._core.threads.update(request.thread_id, update, caller)
         return cv.thread_to_pb(thread)
 
     @unary
     async def Delete(
         self, request: thread_service_pb2.DeleteThreadRequest, context: Ctx
     ) -> thread_service_pb2.DeleteThreadResponse:
+        caller = await self._auth(context)
         cv.required(request.thread_id, "thread_id")
-        await self._core.threads.delete(request.thread_id)
+        await self._core.threads.delete(request.thread_id, caller)
         return thread_service_pb2.DeleteThreadResponse()
 
     @unary
     async def List(
         self, request: thread_service_pb2.ListThreadsRequest, context: Ctx
     ) -> thread_service_pb2.ListThreadsResponse:
+        caller = await self._auth(context)
         cv.required(request.folder_id, "folder_id")
-        page = await self._core.threads.list(request.folder_id, request.page_size, request.page_token)
+        page = await self._core.threads.list(request.folder_id, caller, request.page_size, request.page_token)
         return thread_service_pb2.ListThreadsResponse(
             threads=[cv.thread_to_pb(t) for t in page.threads], next_page_token=page.next_page_token
         )
 
 
 class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._core = core
+        self._auth = authenticate
 
     @unary
     async def Create(
         self, request: message_service_pb2.CreateMessageRequest, context: Ctx
     ) -> message_pb2.Message:
+        caller = await self._auth(context)
         cv.required(request.thread_id, "thread_id")
         new = cv.message_data_to_core(
             request.author if request.HasField("author") else None, request.content, request.labels
         )
-        message = await self._core.messages.create(request.thread_id, new, caller_of(context))
+        message = await self._core.messages.create(request.thread_id, new, caller)
         return cv.message_to_pb(message)
 
     @unary
     async def Get(self, request: message_service_pb2.GetMessageRequest, context: Ctx) -> message_pb2.Message:
+        caller = await self._auth(context)
         cv.required(request.thread_id, "thread_id")
         cv.required(request.message_id, "message_id")
-        return cv.message_to_pb(await self._core.messages.get(request.thread_id, request.message_id))
+        return cv.message_to_pb(await self._core.messages.get(request.thread_id, request.message_id, caller))
 
     @stream
     async def List(
         self, request: message_service_pb2.ListMessagesRequest, context: Ctx
     ) -> AsyncIterator[message_pb2.Message]:
+        caller = await self._auth(context)
         cv.required(request.thread_id, "thread_id")
         after: str | None = None
         while True:  # newest first, read in keyset pages so memory stays bounded
             page = await self._core.messages.list(
-                request.thread_id, order="desc", limit=STREAM_BATCH, after=after
+                request.thread_id, caller, order="desc", limit=STREAM_BATCH, after=after
             )
             for message in page.messages:
                 yield cv.message_to_pb(message)

@@ -43,8 +43,8 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return error_response(500, "The server had an error while processing your request.", type_="server_error")
 
 
-def build_app(core: Core, default_folder: str = "default") -> Starlette:
-    e = Endpoints(core, default_folder)
+def build_app(core: Core, default_folder: str = "default", *, allow_anonymous: bool = False) -> Starlette:
+    e = Endpoints(core, default_folder, allow_anonymous)
     routes = [
         Route("/v1/threads", e.create_thread, methods=["POST"]),
         Route("/v1/threads/{thread_id}", e.get_thread, methods=["GET"]),

@@ -21,14 +21,15 @@ from adapters.rest.converters import (
     tools_with_resources,
 )
 from adapters.rest.errors import error_response
-from core.errors import InvalidArgument
-from core.model import Caller
+from core.access import ANONYMOUS, AccessRole, Principal
+from core.errors import InvalidArgument, Unauthenticated
 from core.services import Core
 from core.threads import UPDATABLE_FIELDS, NewThread, ThreadUpdate
 
 T = TypeVar("T")
 
 _ID_SHAPE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
 
 
 class BadRequest(Exception):
@@ -46,13 +47,33 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 class Endpoints:
-    def __init__(self, core: Core, default_folder: str) -> None:
+    def __init__(self, core: Core, default_folder: str, allow_anonymous: bool = False) -> None:
         self._core = core
         self._folder = default_folder
+        self._allow_anonymous = allow_anonymous
         self._converter = make_converter()
 
-    def _caller(self, request: Request) -> Caller:
-        return Caller("anonymous")
+    async def _caller(self, request: Request) -> Principal:
+        header = request.headers.get("authorization")
+        if header is None and self._allow_anonymous:
+            return ANONYMOUS
+        token = None
+        if header is not None:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Unauthenticated("Incorrect API key provided.")
+            token = value.strip()
+        principal = await self._core.access.authenticate(token)
+        request.state.principal = principal
+        return principal
+
+    def _folder_of(self, request: Request, principal: Principal) -> str:
+        """The folder REST-created threads go to: OpenAI-Project, else the key's default."""
+        project = request.headers.get("openai-project")
+        if project:
+            principal.require_folder(project, AccessRole.VIEWER)
+            return project
+        return self._folder if principal.folders is None else principal.default_folder
 
     async def _body(self, request: Request, cl: type[T]) -> tuple[T, dict[str, Any]]:
         raw = await request.body()
@@ -99,6 +120,7 @@ class Endpoints:
     # -- threads ------------------------------------------------------------------
 
     async def create_thread(self, request: Request) -> Response:
+        caller = await self._caller(request)
         body, _ = await self._body(request, wire.CreateThreadBody)
         resources = body.tool_resources
         if resources and resources.file_search and resources.file_search.vector_stores:
@@ -111,23 +133,25 @@ class Endpoints:
         new_messages = [message_to_core(m) for m in body.messages or ()]
         thread = await self._core.threads.create(
             NewThread(
-                folder_id=self._folder,
+                folder_id=self._folder_of(request, caller),
                 labels=body.metadata or {},
                 tools=tools_with_resources((), resources),
                 code_interpreter_file_ids=file_ids_of(resources),
             ),
-            self._caller(request),
+            caller,
             new_messages,
             self._core.messages,
         )
         return json_response(thread_json(thread))
 
     async def get_thread(self, request: Request) -> Response:
-        thread = await self._core.threads.get(self._id(request, "thread_id", "thread_"))
+        thread_id = self._id(request, "thread_id", "thread_")
+        thread = await self._core.threads.get(thread_id, await self._caller(request))
         return json_response(thread_json(thread))
 
     async def modify_thread(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
+        caller = await self._caller(request)
         body, raw = await self._body(request, wire.ModifyThreadBody)
         resources = body.tool_resources
         if resources and resources.file_search and resources.file_search.vector_stores:
@@ -142,12 +166,12 @@ class Endpoints:
             fields.add("labels")
         if "tool_resources" in raw:
             # tool_resources replaces what OpenAI can see of the tools; the rest is kept
-            current = await self._core.threads.get(thread_id)
+            current = await self._core.threads.get(thread_id, caller)
             tools = tools_with_resources(current.tools, resources)
             fields |= {"tools", "code_interpreter_file_ids"}
         assert fields <= UPDATABLE_FIELDS
         if not fields:
-            thread = await self._core.threads.get(thread_id)
+            thread = await self._core.threads.get(thread_id, caller)
             return json_response(thread_json(thread))
         thread = await self._core.threads.update(
             thread_id,
@@ -157,35 +181,36 @@ class Endpoints:
                 tools=tools,
                 code_interpreter_file_ids=file_ids_of(resources),
             ),
-            self._caller(request),
+            caller,
         )
         return json_response(thread_json(thread))
 
     async def delete_thread(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
-        await self._core.threads.delete(thread_id)
+        await self._core.threads.delete(thread_id, await self._caller(request))
         return json_response({"id": thread_id, "object": "thread.deleted", "deleted": True})
 
     # -- messages -----------------------------------------------------------------
 
     async def create_message(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
+        caller = await self._caller(request)
         body, _ = await self._body(request, wire.CreateMessageBody)
-        message = await self._core.messages.create(thread_id, message_to_core(body), self._caller(request))
+        message = await self._core.messages.create(thread_id, message_to_core(body), caller)
         return json_response(message_json(message))
 
     async def list_messages(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
         q = request.query_params
         limit_text = q.get("limit", "20")
-        try:
+        if _INTEGER.fullmatch(limit_text):
             limit = int(limit_text)
-        except ValueError:
+        else:
             raise BadRequest(
                 f"Invalid 'limit': expected an integer, but got '{limit_text}' instead.",
                 param="limit",
                 code="invalid_type",
-            ) from None
+            )
         order = q.get("order", "desc")
         if order not in ("asc", "desc"):
             raise BadRequest(
@@ -195,6 +220,7 @@ class Endpoints:
             )
         page = await self._core.messages.list(
             thread_id,
+            await self._caller(request),
             order="asc" if order == "asc" else "desc",
             limit=limit,
             after=q.get("after") or None,
@@ -215,21 +241,23 @@ class Endpoints:
     async def get_message(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
         message_id = self._id(request, "message_id", "msg_")
-        return json_response(message_json(await self._core.messages.get(thread_id, message_id)))
+        caller = await self._caller(request)
+        return json_response(message_json(await self._core.messages.get(thread_id, message_id, caller)))
 
     async def modify_message(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
         message_id = self._id(request, "message_id", "msg_")
+        caller = await self._caller(request)
         body, raw = await self._body(request, wire.ModifyMessageBody)
         if "metadata" not in raw:
-            return json_response(message_json(await self._core.messages.get(thread_id, message_id)))
-        message = await self._core.messages.update_labels(thread_id, message_id, body.metadata or {})
+            return json_response(message_json(await self._core.messages.get(thread_id, message_id, caller)))
+        message = await self._core.messages.update_labels(thread_id, message_id, body.metadata or {}, caller)
         return json_response(message_json(message))
 
     async def delete_message(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
         message_id = self._id(request, "message_id", "msg_")
-        await self._core.messages.delete(thread_id, message_id)
+        await self._core.messages.delete(thread_id, message_id, await self._caller(request))
         return json_response({"id": message_id, "object": "thread.message.deleted", "deleted": True})
 
     # -- operations ---------------------------------------------------------------

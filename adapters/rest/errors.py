@@ -58,7 +58,16 @@ def domain_error_response(exc: DomainError) -> Response:
         message = exc.message.replace("'labels", "'metadata").replace("in 'labels'", "in 'metadata'")
         return error_response(400, message, param=param, code=exc.code)
     if isinstance(exc, Unauthenticated):
-        return error_response(401, exc.message, code="invalid_api_key")
+        if exc.reason == "missing":
+            return error_response(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                headers={"www-authenticate": "Bearer"},
+            )
+        return error_response(
+            401, "Incorrect API key provided.", code="invalid_api_key", headers={"www-authenticate": "Bearer"}
+        )
     if isinstance(exc, PermissionDenied):
         return error_response(403, exc.message)
     if isinstance(exc, ResourceExhausted):

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from attrs import define, field
+from attrs import define, evolve, field
 
+from core.access import ApiKey
 from core.errors import InvalidArgument, ResourceExhausted
 from core.model import Message, Thread
 from core.ports import MessageAppend, MessagePage, Order, ThreadChange, ThreadPosition
@@ -39,9 +40,10 @@ def cursor_error(name: str, message_id: str) -> InvalidArgument:
     )
 
 
-class InMemoryThreadStore:
+class InMemoryStore:
     def __init__(self) -> None:
         self._threads: dict[str, _ThreadRow] = {}
+        self._keys: dict[str, ApiKey] = {}
         self._lock = asyncio.Lock()
 
     async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
@@ -171,6 +173,23 @@ class InMemoryThreadStore:
             del row.messages[seq]
             row.tombstones[message_id] = seq
             return True
+
+    async def add_key(self, key: ApiKey) -> None:
+        self._keys[key.id] = key
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        return self._keys.get(key_id)
+
+    async def list_keys(self) -> list[ApiKey]:
+        return sorted(self._keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def revoke_key(self, key_id: str, at: datetime) -> bool:
+        key = self._keys.get(key_id)
+        if key is None:
+            return False
+        if key.revoked_at is None:
+            self._keys[key_id] = evolve(key, revoked_at=at)
+        return True
 
     async def ping(self) -> None:
         return None

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from core.access import AccessRole, ApiKey
 from core.model import (
     Attachment,
     Author,
@@ -136,4 +137,37 @@ def message_from_row(r: tuple[Any, ...]) -> Message:
         attachments=tuple(
             Attachment(file_id=a["file_id"], tools=tuple(a["tools"])) for a in body["attachments"]
         ),
+    )
+
+
+KEY_COLUMNS = (
+    "id, subject_id, role, folders, default_folder, secret_sha256, created_us, revoked_us, description"
+)
+
+
+def key_to_row(k: ApiKey) -> tuple[Any, ...]:
+    return (
+        k.id,
+        k.subject_id,
+        int(k.role),
+        dumps(list(k.folders)),
+        k.default_folder,
+        k.secret_sha256,
+        to_us(k.created_at),
+        None if k.revoked_at is None else to_us(k.revoked_at),
+        k.description,
+    )
+
+
+def key_from_row(r: tuple[Any, ...]) -> ApiKey:
+    return ApiKey(
+        id=r[0],
+        subject_id=r[1],
+        role=AccessRole(r[2]),
+        folders=tuple(orjson.loads(r[3])),
+        default_folder=r[4],
+        secret_sha256=r[5],
+        created_at=from_us(r[6]),
+        revoked_at=None if r[7] is None else from_us(r[7]),
+        description=r[8],
     )

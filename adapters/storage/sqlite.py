@@ -19,8 +19,11 @@ from typing import Any, Literal, TypeVar
 
 from adapters.storage.memory import cursor_error, too_many_messages
 from adapters.storage.rows import (
+    KEY_COLUMNS,
     MESSAGE_COLUMNS,
     THREAD_COLUMNS,
+    key_from_row,
+    key_to_row,
     message_from_row,
     message_to_row,
     thread_from_row,
@@ -28,6 +31,7 @@ from adapters.storage.rows import (
     to_us,
 )
 from adapters.storage.sqlite_schema import MIGRATIONS
+from core.access import ApiKey
 from core.model import Message, Thread
 from core.ports import MessageAppend, MessagePage, Order, ThreadChange, ThreadPosition
 
@@ -68,7 +72,7 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise
 
 
-class SqliteThreadStore:
+class SqliteStore:
     def __init__(self, path: Path, *, synchronous: Synchronous = "FULL") -> None:
         self._path = path
         self._synchronous = synchronous
@@ -76,7 +80,7 @@ class SqliteThreadStore:
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteThreadStore:
+    async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteStore:
         store = cls(path, synchronous=synchronous)
         await store._call(store._connect)
         return store
@@ -315,6 +319,37 @@ class SqliteThreadStore:
             )
             conn.execute("UPDATE threads SET message_count = message_count - 1 WHERE id = ?", (thread_id,))
             return True
+
+        return await self._call(self._write, run)
+
+    # -- API keys -------------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", key_to_row(key))
+
+        await self._call(self._write, run)
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        def run() -> ApiKey | None:
+            row = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+            return key_from_row(row) if row else None
+
+        return await self._call(run)
+
+    async def list_keys(self) -> list[ApiKey]:
+        def run() -> list[ApiKey]:
+            rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
+            return [key_from_row(r) for r in rows]
+
+        return await self._call(run)
+
+    async def revoke_key(self, key_id: str, at: datetime) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_us = COALESCE(revoked_us, ?) WHERE id = ?", (to_us(at), key_id)
+            )
+            return cur.rowcount > 0
 
         return await self._call(self._write, run)
 

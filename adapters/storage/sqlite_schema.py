@@ -49,4 +49,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (thread_id, id)
     ) WITHOUT ROWID;
     """,
+    # 2: API keys (only the SHA-256 of each secret is stored)
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        subject_id TEXT NOT NULL,
+        role INTEGER NOT NULL,
+        folders TEXT NOT NULL,
+        default_folder TEXT NOT NULL,
+        secret_sha256 TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        revoked_us INTEGER,
+        description TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )

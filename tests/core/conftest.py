@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.storage.memory import InMemoryThreadStore
+from adapters.storage.memory import InMemoryStore
+from core.access import AccessRole, Principal
 from core.clock import ManualClock, SequentialIds
-from core.model import Caller
 from core.services import Core, CoreSettings
 from tests.factories import T0
 
@@ -16,9 +16,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def core(clock: ManualClock) -> Core:
-    return Core(InMemoryThreadStore(), clock, SequentialIds(), CoreSettings(max_messages_per_thread=50))
+    return Core(InMemoryStore(), clock, SequentialIds(), CoreSettings(max_messages_per_thread=50))
 
 
 @pytest.fixture
-def alice() -> Caller:
-    return Caller("subject-alice")
+def alice() -> Principal:
+    return Principal("subject-alice", AccessRole.EDITOR, frozenset({"f", "other"}), "f")

@@ -4,15 +4,16 @@ from datetime import timedelta
 
 import pytest
 
+from core.access import AccessRole, Principal
 from core.clock import ManualClock
 from core.errors import InvalidArgument, NotFound
-from core.model import Caller, ExpirationConfig, ExpirationPolicy
+from core.model import ExpirationConfig, ExpirationPolicy
 from core.services import Core
 from core.threads import ExpirationInput, NewThread, ThreadUpdate, decode_page_token
 from tests.factories import T0
 
 
-async def test_create_fills_server_defaults(core: Core, alice: Caller) -> None:
+async def test_create_fills_server_defaults(core: Core, alice: Principal) -> None:
     t = await core.threads.create(NewThread(folder_id="f"), alice)
     assert t.expiration == ExpirationConfig(ExpirationPolicy.SINCE_LAST_ACTIVE, 7)
     assert t.expires_at == T0 + timedelta(days=7)
@@ -22,7 +23,7 @@ async def test_create_fills_server_defaults(core: Core, alice: Caller) -> None:
     assert t.id.startswith("thread_")
 
 
-async def test_create_keeps_given_author_and_expiration(core: Core, alice: Caller) -> None:
+async def test_create_keeps_given_author_and_expiration(core: Core, alice: Principal) -> None:
     t = await core.threads.create(
         NewThread(
             folder_id="f",
@@ -37,19 +38,19 @@ async def test_create_keeps_given_author_and_expiration(core: Core, alice: Calle
 
 
 @pytest.mark.parametrize("ttl", [-1, 366, 10**9])
-async def test_ttl_out_of_range_is_invalid(core: Core, alice: Caller, ttl: int) -> None:
+async def test_ttl_out_of_range_is_invalid(core: Core, alice: Principal, ttl: int) -> None:
     with pytest.raises(InvalidArgument) as info:
         await core.threads.create(NewThread(folder_id="f", expiration=ExpirationInput(None, ttl)), alice)
     assert info.value.field == "expiration_config.ttl_days"
 
 
-async def test_missing_folder_is_invalid(core: Core, alice: Caller) -> None:
+async def test_missing_folder_is_invalid(core: Core, alice: Principal) -> None:
     with pytest.raises(InvalidArgument) as info:
         await core.threads.create(NewThread(folder_id=""), alice)
     assert info.value.field == "folder_id"
 
 
-async def test_labels_follow_openai_metadata_limits(core: Core, alice: Caller) -> None:
+async def test_labels_follow_openai_metadata_limits(core: Core, alice: Principal) -> None:
     with pytest.raises(InvalidArgument) as info:
         await core.threads.create(NewThread(folder_id="f", labels={str(i): "v" for i in range(17)}), alice)
     assert info.value.code == "object_above_max_properties"
@@ -62,12 +63,12 @@ async def test_labels_follow_openai_metadata_limits(core: Core, alice: Caller) -
     assert len(t.labels) == 1
 
 
-async def test_update_changes_only_named_fields(core: Core, alice: Caller, clock: ManualClock) -> None:
+async def test_update_changes_only_named_fields(core: Core, alice: Principal, clock: ManualClock) -> None:
     t = await core.threads.create(
         NewThread(folder_id="f", name="a", description="d", labels={"x": "1"}), alice
     )
     clock.advance(timedelta(hours=1))
-    bob = Caller("subject-bob")
+    bob = Principal("subject-bob", AccessRole.EDITOR, frozenset({"f"}), "f")
     u = await core.threads.update(
         t.id, ThreadUpdate(fields=frozenset({"name"}), name="b", description="ignored"), bob
     )
@@ -78,13 +79,15 @@ async def test_update_changes_only_named_fields(core: Core, alice: Caller, clock
     assert u.expires_at == t.expires_at
 
 
-async def test_update_labels_replaces_whole_map(core: Core, alice: Caller) -> None:
+async def test_update_labels_replaces_whole_map(core: Core, alice: Principal) -> None:
     t = await core.threads.create(NewThread(folder_id="f", labels={"x": "1", "y": "2"}), alice)
     u = await core.threads.update(t.id, ThreadUpdate(fields=frozenset({"labels"}), labels={"z": "3"}), alice)
     assert u.labels == {"z": "3"}
 
 
-async def test_update_ttl_recomputes_from_created_at(core: Core, alice: Caller, clock: ManualClock) -> None:
+async def test_update_ttl_recomputes_from_created_at(
+    core: Core, alice: Principal, clock: ManualClock
+) -> None:
     t = await core.threads.create(NewThread(folder_id="f"), alice)
     clock.advance(timedelta(days=1))
     u = await core.threads.update(
@@ -108,7 +111,7 @@ async def test_update_ttl_recomputes_from_created_at(core: Core, alice: Caller, 
     assert u.expires_at == T0 + timedelta(days=3)
 
 
-async def test_update_whole_expiration_resets_missing_parts(core: Core, alice: Caller) -> None:
+async def test_update_whole_expiration_resets_missing_parts(core: Core, alice: Principal) -> None:
     t = await core.threads.create(
         NewThread(folder_id="f", expiration=ExpirationInput(ExpirationPolicy.STATIC, 30)), alice
     )
@@ -120,17 +123,17 @@ async def test_update_whole_expiration_resets_missing_parts(core: Core, alice: C
     assert u.expiration == ExpirationConfig(ExpirationPolicy.SINCE_LAST_ACTIVE, 2)
 
 
-async def test_update_rejects_unknown_field_and_changes_nothing(core: Core, alice: Caller) -> None:
+async def test_update_rejects_unknown_field_and_changes_nothing(core: Core, alice: Principal) -> None:
     t = await core.threads.create(NewThread(folder_id="f", name="a"), alice)
     with pytest.raises(InvalidArgument) as info:
         await core.threads.update(
             t.id, ThreadUpdate(fields=frozenset({"name", "folder_id"}), name="b"), alice
         )
     assert info.value.field == "update_mask"
-    assert (await core.threads.get(t.id)).name == "a"
+    assert (await core.threads.get(t.id, alice)).name == "a"
 
 
-async def test_update_with_bad_ttl_changes_nothing(core: Core, alice: Caller) -> None:
+async def test_update_with_bad_ttl_changes_nothing(core: Core, alice: Principal) -> None:
     t = await core.threads.create(NewThread(folder_id="f", name="a"), alice)
     with pytest.raises(InvalidArgument):
         await core.threads.update(
@@ -142,45 +145,45 @@ async def test_update_with_bad_ttl_changes_nothing(core: Core, alice: Caller) ->
             ),
             alice,
         )
-    assert await core.threads.get(t.id) == t
+    assert await core.threads.get(t.id, alice) == t
 
 
-async def test_get_update_delete_unknown_is_not_found(core: Core, alice: Caller) -> None:
+async def test_get_update_delete_unknown_is_not_found(core: Core, alice: Principal) -> None:
     for call in (
-        core.threads.get("thread_x"),
+        core.threads.get("thread_x", alice),
         core.threads.update("thread_x", ThreadUpdate(fields=frozenset({"name"}), name="n"), alice),
-        core.threads.delete("thread_x"),
+        core.threads.delete("thread_x", alice),
     ):
         with pytest.raises(NotFound):
             await call
 
 
-async def test_delete_then_get_is_not_found(core: Core, alice: Caller) -> None:
+async def test_delete_then_get_is_not_found(core: Core, alice: Principal) -> None:
     t = await core.threads.create(NewThread(folder_id="f"), alice)
-    await core.threads.delete(t.id)
+    await core.threads.delete(t.id, alice)
     with pytest.raises(NotFound):
-        await core.threads.get(t.id)
+        await core.threads.get(t.id, alice)
     with pytest.raises(NotFound):
-        await core.threads.delete(t.id)
+        await core.threads.delete(t.id, alice)
 
 
 async def test_expired_thread_is_gone_exactly_at_expires_at(
-    core: Core, alice: Caller, clock: ManualClock
+    core: Core, alice: Principal, clock: ManualClock
 ) -> None:
     t = await core.threads.create(
         NewThread(folder_id="f", expiration=ExpirationInput(ExpirationPolicy.STATIC, 1)), alice
     )
     clock.set(t.expires_at - timedelta(microseconds=1))
-    assert (await core.threads.get(t.id)).id == t.id
-    assert [x.id for x in (await core.threads.list("f")).threads] == [t.id]
+    assert (await core.threads.get(t.id, alice)).id == t.id
+    assert [x.id for x in (await core.threads.list("f", alice)).threads] == [t.id]
     clock.set(t.expires_at)
     with pytest.raises(NotFound):
-        await core.threads.get(t.id)
-    assert (await core.threads.list("f")).threads == []
+        await core.threads.get(t.id, alice)
+    assert (await core.threads.list("f", alice)).threads == []
 
 
 async def test_list_pages_newest_first_then_an_empty_page(
-    core: Core, alice: Caller, clock: ManualClock
+    core: Core, alice: Principal, clock: ManualClock
 ) -> None:
     made = []
     for _ in range(5):
@@ -191,7 +194,7 @@ async def test_list_pages_newest_first_then_an_empty_page(
     token = ""
     pages = 0
     while True:
-        page = await core.threads.list("f", page_size=2, page_token=token)
+        page = await core.threads.list("f", alice, page_size=2, page_token=token)
         pages += 1
         if not page.threads:
             assert page.next_page_token == ""
@@ -203,18 +206,18 @@ async def test_list_pages_newest_first_then_an_empty_page(
     assert pages == 4
 
 
-async def test_list_default_page_holds_everything_small(core: Core, alice: Caller) -> None:
+async def test_list_default_page_holds_everything_small(core: Core, alice: Principal) -> None:
     for _ in range(3):
         await core.threads.create(NewThread(folder_id="f"), alice)
-    page = await core.threads.list("f")
+    page = await core.threads.list("f", alice)
     assert len(page.threads) == 3 and page.next_page_token
-    assert (await core.threads.list("f", page_token=page.next_page_token)).threads == []
+    assert (await core.threads.list("f", alice, page_token=page.next_page_token)).threads == []
 
 
 @pytest.mark.parametrize("token", ["not base64!", "aGVsbG8=", "QGZvbw=="])
-async def test_bad_page_token_is_invalid(core: Core, token: str) -> None:
+async def test_bad_page_token_is_invalid(core: Core, alice: Principal, token: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        await core.threads.list("f", page_token=token)
+        await core.threads.list("f", alice, page_token=token)
     assert info.value.field == "page_token"
 
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from openai import OpenAI
 
@@ -23,9 +24,13 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
         yield s
 
 
-def openai_client(server: Server) -> OpenAI:
+def openai_client(server: Server, api_key: str | None = None) -> OpenAI:
+    """The official client as users configure it, with strict response validation on."""
     return OpenAI(
-        base_url=server.base_url, api_key="sk-test", max_retries=0, _strict_response_validation=True
+        base_url=server.base_url,
+        api_key=api_key or server.api_key,
+        max_retries=0,
+        _strict_response_validation=True,
     )
 
 
@@ -36,6 +41,17 @@ def openai(server: Server) -> Iterator[OpenAI]:
 
 
 @pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    """Raw HTTP on the REST base URL, with the server's first key."""
+    with server.http() as client:
+        yield client
+
+
+@pytest.fixture
 def channel(server: Server) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(server.grpc_target) as ch:
+    """A channel whose calls carry the server's first (admin) key."""
+    ch = server.channel()
+    try:
         yield ch
+    finally:
+        ch.close()

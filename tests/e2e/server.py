@@ -9,11 +9,33 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import grpc
+import httpx
 from attrs import define, field
+
+
+class AuthInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Adds ``authorization: Bearer <key>`` to calls that carry none."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def _with_auth(self, details: Any) -> Any:
+        metadata = list(details.metadata or [])
+        if not any(k == "authorization" for k, _ in metadata):
+            metadata.append(("authorization", f"Bearer {self._key}"))
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_auth(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_auth(details), request)
 
 
 def free_port() -> int:
@@ -29,6 +51,7 @@ class Server:
     grpc_port: int
     data_dir: Path
     output: list[str] = field(factory=list)
+    api_key: str = ""
     _pump: threading.Thread = field(factory=threading.Thread)
 
     @property
@@ -38,6 +61,22 @@ class Server:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def grpc_metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {self.api_key}")]
+
+    def http(self) -> httpx.Client:
+        """An httpx client on the REST base URL, authenticated with the first key."""
+        return httpx.Client(base_url=self.base_url, headers=self.auth_headers, timeout=30)
+
+    def channel(self) -> grpc.Channel:
+        """A gRPC channel that sends the first key with every call."""
+        return grpc.intercept_channel(grpc.insecure_channel(self.grpc_target), AuthInterceptor(self.api_key))
 
     def log(self) -> str:
         return "".join(self.output)
@@ -57,9 +96,59 @@ class Server:
                 self.process.stdout.close()
 
 
+# Folders the tests' key may use (the first key made by `serve` covers only "default").
+TEST_FOLDERS = (
+    "default",
+    "f",
+    "b1gfolder",
+    "folder-list-test",
+    "another-folder",
+    "props",
+    "b1g-sdk-folder",
+    "b1g-messages",
+    "b1g-cross",
+    "b1g-bad-initial",
+    "b1g-sdk-messages",
+)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_key(data_dir: Path, folders: Sequence[str], role: str = "admin") -> str:
+    """``threadgate keys create`` as an operator runs it; returns the printed token."""
+    flags = [arg for folder in folders for arg in ("--folder", folder)]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adapters.cli",
+            "keys",
+            "create",
+            *flags,
+            "--role",
+            role,
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=60,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
 def start_server(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+    key_folders: Sequence[str] = TEST_FOLDERS,
 ) -> Server:
+    """Start ``threadgate serve``; with ``key_folders``, first make an admin key on them."""
+    token = (
+        create_key(data_dir, key_folders) if key_folders and not (data_dir / "threadgate.db").exists() else ""
+    )
     rest_port, grpc_port = free_port(), free_port()
     cmd = [
         sys.executable,
@@ -80,15 +169,17 @@ def start_server(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
-    server = Server(process, rest_port, grpc_port, data_dir)
+    server = Server(process, rest_port, grpc_port, data_dir, api_key=token)
     ready = threading.Event()
 
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             server.output.append(line)
+            if line.startswith("threadgate: api key: "):
+                server.api_key = line.removeprefix("threadgate: api key: ").strip()
             if line.startswith("threadgate listening"):
                 ready.set()
 
@@ -103,8 +194,10 @@ def start_server(
 
 
 @contextmanager
-def running_server(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    server = start_server(data_dir, *args, env=env)
+def running_server(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, key_folders: Sequence[str] = TEST_FOLDERS
+) -> Iterator[Server]:
+    server = start_server(data_dir, *args, env=env, key_folders=key_folders)
     try:
         yield server
     finally:

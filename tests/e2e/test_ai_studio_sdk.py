@@ -20,7 +20,7 @@ def sdk(server: Server) -> Iterator[AIStudio]:
         endpoint=None,
         service_map={"ai-assistants": server.grpc_target},
         verify=False,
-        auth=APIKeyAuth("test-key"),
+        auth=APIKeyAuth(server.api_key),
     )
 
 

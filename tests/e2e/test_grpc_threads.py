@@ -19,7 +19,6 @@ from tests.e2e.rpc_errors import details_of
 
 SLA = common_pb2.ExpirationConfig.SINCE_LAST_ACTIVE
 STATIC = common_pb2.ExpirationConfig.STATIC
-AUTH = [("authorization", "Bearer t1.test")]
 
 
 @pytest.fixture
@@ -28,9 +27,7 @@ def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
 
 
 def test_create_fills_defaults_like_the_real_server(threads: ts_grpc.ThreadServiceStub) -> None:
-    t = threads.Create(
-        ts.CreateThreadRequest(folder_id="b1gfolder", name="n", labels={"k": "v"}), metadata=AUTH
-    )
+    t = threads.Create(ts.CreateThreadRequest(folder_id="b1gfolder", name="n", labels={"k": "v"}))
     assert t.id and t.folder_id == "b1gfolder" and t.name == "n" and dict(t.labels) == {"k": "v"}
     assert t.expiration_config.expiration_policy == SLA
     assert t.expiration_config.ttl_days == 7
@@ -38,9 +35,9 @@ def test_create_fills_defaults_like_the_real_server(threads: ts_grpc.ThreadServi
     assert t.created_at == t.updated_at
     assert t.default_message_author_id
     assert t.created_by == t.updated_by != ""
-    other = threads.Create(ts.CreateThreadRequest(folder_id="b1gfolder"), metadata=AUTH)
+    other = threads.Create(ts.CreateThreadRequest(folder_id="b1gfolder"))
     assert other.default_message_author_id != t.default_message_author_id
-    assert threads.Get(ts.GetThreadRequest(thread_id=t.id), metadata=AUTH) == t
+    assert threads.Get(ts.GetThreadRequest(thread_id=t.id)) == t
 
 
 def test_create_with_given_expiration_and_author(threads: ts_grpc.ThreadServiceStub) -> None:

@@ -8,7 +8,6 @@ import sys
 import threading
 from pathlib import Path
 
-import grpc
 import httpx
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
@@ -25,17 +24,20 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         with openai_client(server) as client:
             for i in range(40):
                 acknowledged.append(client.beta.threads.create(metadata={"i": str(i)}).id)
-        with grpc.insecure_channel(server.grpc_target) as ch:
+        with server.channel() as ch:
             stub = ts_grpc.ThreadServiceStub(ch)
             for i in range(40):
                 acknowledged.append(stub.Create(ts.CreateThreadRequest(folder_id="f", name=str(i))).id)
     finally:
         server.stop(signal.SIGKILL)
     assert server.process.returncode == -signal.SIGKILL
-    with running_server(data) as again, grpc.insecure_channel(again.grpc_target) as ch:
+    with running_server(data) as again:
+        again.api_key = server.api_key  # the store, and so the key, survived
+        ch = again.channel()
         stub = ts_grpc.ThreadServiceStub(ch)
         for thread_id in acknowledged:
             assert stub.Get(ts.GetThreadRequest(thread_id=thread_id)).id == thread_id
+        ch.close()
 
 
 def test_writes_during_kill_9_are_all_or_nothing(tmp_path: Path) -> None:
@@ -46,7 +48,7 @@ def test_writes_during_kill_9_are_all_or_nothing(tmp_path: Path) -> None:
     stop = threading.Event()
 
     def writer() -> None:
-        with httpx.Client(base_url=server.base_url, timeout=5) as http:
+        with httpx.Client(base_url=server.base_url, headers=server.auth_headers, timeout=5) as http:
             while not stop.is_set():
                 try:
                     r = http.post("/threads", json={"metadata": {"w": "1"}})
@@ -64,7 +66,10 @@ def test_writes_during_kill_9_are_all_or_nothing(tmp_path: Path) -> None:
     stop.set()
     for w in workers:
         w.join(10)
-    with running_server(data) as again, httpx.Client(base_url=again.base_url) as http:
+    with (
+        running_server(data) as again,
+        httpx.Client(base_url=again.base_url, headers=server.auth_headers) as http,
+    ):
         for thread_id in acknowledged:
             r = http.get(f"/threads/{thread_id}")
             assert r.status_code == 200, (thread_id, r.text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
 import httpx
 import pytest
 from google.protobuf import field_mask_pb2
@@ -23,13 +22,13 @@ SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def http(server: Server) -> httpx.Client:
-    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+    with server.http() as client:
         yield client  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
 def threads(server: Server) -> ts_grpc.ThreadServiceStub:
-    channel = grpc.insecure_channel(server.grpc_target)
+    channel = server.channel()
     yield ts_grpc.ThreadServiceStub(channel)  # type: ignore[misc]
     channel.close()
 
@@ -69,7 +68,7 @@ def test_labels_written_over_grpc_are_the_metadata_over_rest(
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
     max_leaves=12,
 )

@@ -43,16 +43,16 @@ def test_create_retrieve_update_delete(openai: OpenAI) -> None:
 
 
 def test_create_with_no_body(server: Server) -> None:
-    r = httpx.post(f"{server.base_url}/threads", headers={"Authorization": "Bearer x"})
+    r = httpx.post(f"{server.base_url}/threads", headers=server.auth_headers)  # no body, no content-type
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"id", "object", "created_at", "metadata", "tool_resources"}
     assert body["metadata"] == {} and body["tool_resources"] == {}
 
 
-def test_metadata_null_clears(openai: OpenAI, server: Server) -> None:
+def test_metadata_null_clears(http: httpx.Client, openai: OpenAI) -> None:
     t = openai.beta.threads.create(metadata={"a": "b"})
-    r = httpx.post(f"{server.base_url}/threads/{t.id}", json={"metadata": None})
+    r = http.post(f"/threads/{t.id}", json={"metadata": None})
     assert r.status_code == 200 and r.json()["metadata"] == {}
 
 
@@ -91,8 +91,8 @@ def test_tool_resources_round_trip(openai: OpenAI) -> None:
         ),
     ],
 )
-def test_bad_input_is_a_400_in_openai_shape(server: Server, body: object, param: str, code: str) -> None:
-    r = httpx.post(f"{server.base_url}/threads", json=body)
+def test_bad_input_is_a_400_in_openai_shape(http: httpx.Client, body: object, param: str, code: str) -> None:
+    r = http.post("/threads", json=body)
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert set(err) == {"message", "type", "param", "code"}
@@ -100,38 +100,32 @@ def test_bad_input_is_a_400_in_openai_shape(server: Server, body: object, param:
     assert r.headers["x-should-retry"] == "false"
 
 
-def test_malformed_json_and_wrong_content_type(server: Server) -> None:
-    r = httpx.post(
-        f"{server.base_url}/threads", content=b"{nope", headers={"content-type": "application/json"}
-    )
+def test_malformed_json_and_wrong_content_type(http: httpx.Client) -> None:
+    r = http.post("/threads", content=b"{nope", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
-    r = httpx.post(f"{server.base_url}/threads", content=b"a=b", headers={"content-type": "text/plain"})
+    r = http.post("/threads", content=b"a=b", headers={"content-type": "text/plain"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_content_type"
-    r = httpx.post(
-        f"{server.base_url}/threads", content=b"[1,2]", headers={"content-type": "application/json"}
-    )
+    r = http.post("/threads", content=b"[1,2]", headers={"content-type": "application/json"})
     assert r.status_code == 400
 
 
-def test_bad_thread_id_shape(server: Server) -> None:
-    r = httpx.get(f"{server.base_url}/threads/undefined")
+def test_bad_thread_id_shape(http: httpx.Client) -> None:
+    r = http.get("/threads/undefined")
     assert r.status_code == 400
     err = r.json()["error"]
     assert err["message"] == "Invalid 'thread_id': 'undefined'. Expected an ID that begins with 'thread'."
     assert err["param"] == "thread_id"
 
 
-def test_unknown_route_and_method(server: Server) -> None:
-    r = httpx.get(f"{server.base_url}/nope")
+def test_unknown_route_and_method(http: httpx.Client) -> None:
+    r = http.get("/nope")
     assert r.status_code == 404 and "error" in r.json()
-    r = httpx.put(f"{server.base_url}/threads/thread_x")
+    r = http.put("/threads/thread_x")
     assert r.status_code == 405 and "error" in r.json()
 
 
-def test_server_keeps_serving_after_bad_input(openai: OpenAI, server: Server) -> None:
+def test_server_keeps_serving_after_bad_input(http: httpx.Client, openai: OpenAI) -> None:
     for junk in (b"\xff\xfe", b'{"metadata": {"a": "\\ud800"}}', b"null", b'"x"', b"{" * 10000):
-        r = httpx.post(
-            f"{server.base_url}/threads", content=junk, headers={"content-type": "application/json"}
-        )
+        r = http.post("/threads", content=junk, headers={"content-type": "application/json"})
         assert r.status_code == 400, (junk[:20], r.text)
     assert openai.beta.threads.create().object == "thread"

@@ -5,19 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from adapters.storage.memory import InMemoryThreadStore
-from adapters.storage.sqlite import SqliteThreadStore
-from core.ports import ThreadStore
+from adapters.storage.memory import InMemoryStore
+from adapters.storage.sqlite import SqliteStore
+from core.ports import Store
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ThreadStore]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Every backend behind the port; the contract suite runs once per backend."""
-    backend: ThreadStore
+    backend: Store
     if request.param == "memory":
-        backend = InMemoryThreadStore()
+        backend = InMemoryStore()
     else:
-        backend = await SqliteThreadStore.open(tmp_path / "threads.db")
+        backend = await SqliteStore.open(tmp_path / "threads.db")
     try:
         yield backend
     finally:

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from attrs import evolve
 
+from core.access import AccessRole, ApiKey
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.model import Message, Thread
-from core.ports import ThreadPosition, ThreadStore
+from core.ports import Store, ThreadPosition, ThreadStore
 from tests.factories import T0, make_message, make_thread
 
 
@@ -277,3 +278,26 @@ async def test_concurrent_appends_get_a_total_order(store: ThreadStore) -> None:
 
 async def test_ping(store: ThreadStore) -> None:
     await store.ping()
+
+
+async def test_keys_add_get_list_revoke(store: Store) -> None:
+    key = ApiKey(
+        id="tgk_1",
+        subject_id="sub_1",
+        role=AccessRole.EDITOR,
+        folders=("a", "b"),
+        default_folder="b",
+        secret_sha256="0" * 64,
+        created_at=T0,
+        description="d",
+    )
+    await store.add_key(key)
+    assert await store.get_key("tgk_1") == key
+    assert await store.get_key("tgk_2") is None
+    assert await store.list_keys() == [key]
+    later = T0 + timedelta(hours=1)
+    assert await store.revoke_key("tgk_1", later) is True
+    assert await store.revoke_key("tgk_1", later + timedelta(hours=1)) is True  # keeps the first time
+    assert await store.revoke_key("tgk_2", later) is False
+    revoked = await store.get_key("tgk_1")
+    assert revoked is not None and revoked.revoked_at == later
