@@ -76,6 +76,18 @@ def parser() -> argparse.ArgumentParser:
         help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
     )
     s.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=float(_env("SWEEP_INTERVAL", _D.sweep_interval)),
+        help="seconds between sweeps of expired threads; 0 turns the sweeper off (THREADGATE_SWEEP_INTERVAL)",
+    )
+    s.add_argument(
+        "--sweep-batch-rows",
+        type=int,
+        default=int(_env("SWEEP_BATCH_ROWS", _D.sweep_batch_rows)),
+        help="rows one sweep transaction may delete (THREADGATE_SWEEP_BATCH_ROWS)",
+    )
+    s.add_argument(
         "--allow-anonymous",
         action="store_true",
         default=_env("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
@@ -122,6 +134,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         shutdown_grace=args.shutdown_grace,
         clock_offset=timedelta(seconds=offset),
         allow_anonymous=args.allow_anonymous,
+        sweep_interval=args.sweep_interval,
+        sweep_batch_rows=args.sweep_batch_rows,
     )
 
 

@@ -16,6 +16,7 @@ from adapters.grpc.server import build_grpc_server, set_serving
 from adapters.rest.app import build_app
 from adapters.settings import Settings
 from core.access import AccessRole
+from core.expiry import ExpirySweeper, SweepSettings
 from core.services import Core
 
 log = logging.getLogger("threadgate")
@@ -79,6 +80,12 @@ async def run(settings: Settings) -> None:
         await grpc_server.start()
         await set_serving(health_servicer, True)
         rest = asyncio.create_task(worker_serve(app, config, sockets=sockets, shutdown_trigger=stop.wait))
+        sweeper = ExpirySweeper(
+            store,
+            core.clock,
+            SweepSettings(interval_seconds=settings.sweep_interval, batch_rows=settings.sweep_batch_rows),
+        )
+        sweeping = asyncio.create_task(sweeper.run(stop))
         where = "memory (nothing is kept)" if settings.database == "memory" else str(settings.sqlite_path)
         rest_port = sockets.insecure_sockets[0].getsockname()[1]
         print(
@@ -89,7 +96,7 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("shutting down: draining in-flight calls")
         await set_serving(health_servicer, False)
-        await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace))
+        await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace), sweeping)
     finally:
         await store.close()
     print("threadgate stopped", flush=True)

@@ -30,6 +30,9 @@ class Settings:
     # seconds in-flight calls get to finish on SIGTERM/SIGINT
     shutdown_grace: float = 10.0
     grpc_max_message_bytes: int = 4 * 1024 * 1024
+    # how often expired threads are deleted for good, and how many rows per transaction
+    sweep_interval: float = 60.0
+    sweep_batch_rows: int = 2_000
     # development only: calls without credentials act as an admin on every folder
     allow_anonymous: bool = False
     # only for tests of expiry: shifts the server clock

@@ -32,6 +32,14 @@ class MessagePage:
     has_more: bool
 
 
+@frozen
+class SweepResult:
+    threads: int
+    messages: int
+    # True when the batch stopped at its row budget and more may be expired
+    more: bool
+
+
 ThreadChange = Callable[[Thread], Thread]
 # Given the current thread, returns the thread as it is after the messages are
 # added, and the messages to add (in order).  Runs inside the store's transaction.
@@ -101,6 +109,11 @@ class ThreadStore(Protocol):
     ) -> Message | None: ...
 
     async def delete_message(self, thread_id: str, message_id: str) -> bool: ...
+
+    async def delete_expired(self, now: datetime, *, max_rows: int) -> SweepResult:
+        """Delete threads with ``expires_at <= now`` and their messages, at most
+        about ``max_rows`` rows, in one transaction."""
+        ...
 
     async def ping(self) -> None:
         """Raise if the store cannot serve requests."""

@@ -11,7 +11,7 @@ from attrs import define, evolve, field
 from core.access import ApiKey
 from core.errors import InvalidArgument, ResourceExhausted
 from core.model import Message, Thread
-from core.ports import MessageAppend, MessagePage, Order, ThreadChange, ThreadPosition
+from core.ports import MessageAppend, MessagePage, Order, SweepResult, ThreadChange, ThreadPosition
 
 
 @define
@@ -173,6 +173,24 @@ class InMemoryStore:
             del row.messages[seq]
             row.tombstones[message_id] = seq
             return True
+
+    async def delete_expired(self, now: datetime, *, max_rows: int) -> SweepResult:
+        async with self._lock:
+            threads = messages = 0
+            budget = max_rows
+            for thread_id in [i for i, r in self._threads.items() if r.thread.expires_at <= now]:
+                row = self._threads[thread_id]
+                if len(row.messages) >= budget:
+                    for seq in list(row.messages)[:budget]:
+                        del row.seq_of[row.messages.pop(seq).id]
+                    return SweepResult(threads, messages + budget, more=True)
+                budget -= len(row.messages) + 1
+                messages += len(row.messages)
+                threads += 1
+                del self._threads[thread_id]
+                if budget <= 0:
+                    return SweepResult(threads, messages, more=True)
+            return SweepResult(threads, messages, more=False)
 
     async def add_key(self, key: ApiKey) -> None:
         self._keys[key.id] = key

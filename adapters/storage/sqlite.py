@@ -33,7 +33,7 @@ from adapters.storage.rows import (
 from adapters.storage.sqlite_schema import MIGRATIONS
 from core.access import ApiKey
 from core.model import Message, Thread
-from core.ports import MessageAppend, MessagePage, Order, ThreadChange, ThreadPosition
+from core.ports import MessageAppend, MessagePage, Order, SweepResult, ThreadChange, ThreadPosition
 
 T = TypeVar("T")
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
@@ -319,6 +319,39 @@ class SqliteStore:
             )
             conn.execute("UPDATE threads SET message_count = message_count - 1 WHERE id = ?", (thread_id,))
             return True
+
+        return await self._call(self._write, run)
+
+    # -- expiry ---------------------------------------------------------------------
+
+    async def delete_expired(self, now: datetime, *, max_rows: int) -> SweepResult:
+        def run(conn: sqlite3.Connection) -> SweepResult:
+            cutoff = to_us(now)
+            threads = messages = 0
+            budget = max_rows
+            expired = conn.execute(
+                "SELECT id FROM threads WHERE expires_us <= ? ORDER BY expires_us LIMIT ?",
+                (cutoff, max_rows),
+            ).fetchall()
+            for (thread_id,) in expired:
+                # a big thread loses its messages over several batches; it is
+                # invisible to clients already, since it has expired
+                gone = conn.execute(
+                    "DELETE FROM messages WHERE thread_id = ? AND seq IN "
+                    "(SELECT seq FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ?)",
+                    (thread_id, thread_id, budget),
+                ).rowcount
+                messages += gone
+                budget -= gone
+                if budget <= 0:
+                    return SweepResult(threads, messages, more=True)
+                conn.execute("DELETE FROM message_tombstones WHERE thread_id = ?", (thread_id,))
+                conn.execute("DELETE FROM threads WHERE id = ? AND expires_us <= ?", (thread_id, cutoff))
+                threads += 1
+                budget -= 1
+                if budget <= 0:
+                    return SweepResult(threads, messages, more=True)
+            return SweepResult(threads, messages, more=len(expired) == max_rows)
 
         return await self._call(self._write, run)
 

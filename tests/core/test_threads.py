@@ -230,3 +230,79 @@ def test_page_token_has_the_yandex_shape() -> None:
 
     assert base64.b64decode(token).decode() == "2026-01-02T03:04:05.123456@thread_abc"
     assert decode_page_token(token) == ThreadPosition(T0, "thread_abc")
+
+
+async def test_message_writes_are_activity_for_since_last_active(
+    core: Core, alice: Principal, clock: ManualClock
+) -> None:
+    from core.messages import NewMessage
+    from core.model import TextPart
+
+    t = await core.threads.create(NewThread(folder_id="f", expiration=ExpirationInput(ttl_days=2)), alice)
+    static = await core.threads.create(
+        NewThread(folder_id="f", expiration=ExpirationInput(ExpirationPolicy.STATIC, 2)), alice
+    )
+    clock.advance(timedelta(days=1, hours=12))
+    for thread in (t, static):
+        await core.messages.create(thread.id, NewMessage(content=(TextPart("x"),)), alice)
+    # reads and metadata updates are not activity
+    await core.messages.list(t.id, alice)
+    await core.threads.update(t.id, ThreadUpdate(fields=frozenset({"name"}), name="n"), alice)
+    moved = await core.threads.get(t.id, alice)
+    assert moved.expires_at == T0 + timedelta(days=3, hours=12)
+    assert (await core.threads.get(static.id, alice)).expires_at == T0 + timedelta(days=2)
+    clock.advance(timedelta(days=1))  # T0 + 2.5 days: STATIC gone, SINCE_LAST_ACTIVE alive
+    with pytest.raises(NotFound):
+        await core.threads.get(static.id, alice)
+    with pytest.raises(NotFound):
+        await core.messages.create(static.id, NewMessage(content=(TextPart("x"),)), alice)
+    assert (await core.threads.get(t.id, alice)).id == t.id
+
+
+async def test_expired_thread_messages_are_gone_too(core: Core, alice: Principal, clock: ManualClock) -> None:
+    from core.messages import NewMessage
+    from core.model import TextPart
+
+    t = await core.threads.create(
+        NewThread(folder_id="f", expiration=ExpirationInput(ExpirationPolicy.STATIC, 1)), alice
+    )
+    m = await core.messages.create(t.id, NewMessage(content=(TextPart("x"),)), alice)
+    clock.set(t.expires_at)
+    for call in (
+        core.messages.get(t.id, m.id, alice),
+        core.messages.list(t.id, alice),
+        core.messages.update_labels(t.id, m.id, {}, alice),
+        core.messages.delete(t.id, m.id, alice),
+        core.threads.update(t.id, ThreadUpdate(fields=frozenset({"name"}), name="n"), alice),
+        core.threads.delete(t.id, alice),
+    ):
+        with pytest.raises(NotFound):
+            await call
+
+
+async def test_sweeper_removes_expired_threads_in_batches(
+    core: Core, alice: Principal, clock: ManualClock
+) -> None:
+    from core.expiry import ExpirySweeper, SweepSettings
+    from core.messages import NewMessage
+    from core.model import TextPart
+
+    keep = await core.threads.create(NewThread(folder_id="f", expiration=ExpirationInput(ttl_days=30)), alice)
+    gone = [
+        await core.threads.create(
+            NewThread(folder_id="f", expiration=ExpirationInput(ExpirationPolicy.STATIC, 1)), alice
+        )
+        for _ in range(5)
+    ]
+    for t in gone:
+        for _ in range(3):
+            await core.messages.create(t.id, NewMessage(content=(TextPart("x"),)), alice)
+    sweeper = ExpirySweeper(core.store, clock, SweepSettings(batch_rows=4))
+    assert (await sweeper.sweep()).threads == 0
+    clock.advance(timedelta(days=1))
+    result = await sweeper.sweep()
+    assert (result.threads, result.messages) == (5, 15)
+    assert sweeper.totals.batches > 3
+    for t in gone:
+        assert await core.store.get_thread(t.id) is None
+    assert (await core.threads.get(keep.id, alice)).id == keep.id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from attrs import evolve
@@ -301,3 +301,51 @@ async def test_keys_add_get_list_revoke(store: Store) -> None:
     assert await store.revoke_key("tgk_2", later) is False
     revoked = await store.get_key("tgk_1")
     assert revoked is not None and revoked.revoked_at == later
+
+
+async def _sweep_all(store: Store, now: datetime, max_rows: int) -> tuple[int, int, int]:
+    threads = messages = calls = 0
+    while True:
+        calls += 1
+        r = await store.delete_expired(now, max_rows=max_rows)
+        threads += r.threads
+        messages += r.messages
+        if not r.more:
+            return threads, messages, calls
+
+
+async def test_delete_expired_removes_only_expired_threads_and_their_messages(store: Store) -> None:
+    old = make_thread(ttl_days=1)
+    fresh = make_thread(ttl_days=5)
+    await store.create_thread(old, [make_message(old, str(i)) for i in range(7)])
+    await store.create_thread(fresh, [make_message(fresh, "keep")])
+    now = T0 + timedelta(days=2)
+    assert await _sweep_all(store, now, max_rows=1000) == (1, 7, 1)
+    assert await store.get_thread(old.id) is None
+    assert await store.list_messages(old.id, order="asc", limit=10) is None
+    assert await store.get_thread(fresh.id) == fresh
+    page = await store.list_messages(fresh.id, order="asc", limit=10)
+    assert page is not None and len(page.messages) == 1
+
+
+async def test_delete_expired_works_in_bounded_batches(store: Store) -> None:
+    big = make_thread(ttl_days=1)
+    await store.create_thread(big, [make_message(big, str(i)) for i in range(25)])
+    small = [make_thread(ttl_days=1) for _ in range(6)]
+    for t in small:
+        await store.create_thread(t)
+    first = await store.delete_expired(T0 + timedelta(days=1), max_rows=10)
+    assert first.more and first.threads + first.messages <= 10
+    threads, messages, calls = await _sweep_all(store, T0 + timedelta(days=1), max_rows=10)
+    assert threads + first.threads == 7 and messages + first.messages == 25
+    assert calls >= 3
+    for t in [big, *small]:
+        assert await store.get_thread(t.id) is None
+
+
+async def test_delete_expired_at_exactly_expires_at(store: Store) -> None:
+    t = make_thread(ttl_days=1)
+    await store.create_thread(t)
+    edge = t.expires_at
+    assert (await store.delete_expired(edge - timedelta(microseconds=1), max_rows=10)).threads == 0
+    assert (await store.delete_expired(edge, max_rows=10)).threads == 1

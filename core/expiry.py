@@ -1,0 +1,77 @@
+"""Removing expired threads for good.
+
+An expired thread is gone for clients the moment ``now >= expires_at`` (the
+services check that on every read and write).  The sweeper only reclaims the
+space: it deletes expired threads and their messages in bounded batches, one
+short transaction each, yielding to requests in between.  Several processes may
+sweep one database at once; each batch re-checks expiry inside its transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from attrs import define, frozen
+
+from core.clock import Clock
+from core.ports import SweepResult, ThreadStore
+
+log = logging.getLogger("threadgate.sweeper")
+
+
+@frozen
+class SweepSettings:
+    interval_seconds: float = 60.0
+    # rows (messages + threads) one transaction may delete
+    batch_rows: int = 2_000
+
+
+@define
+class SweepTotals:
+    threads: int = 0
+    messages: int = 0
+    batches: int = 0
+
+
+class ExpirySweeper:
+    def __init__(self, store: ThreadStore, clock: Clock, settings: SweepSettings = SweepSettings()) -> None:
+        self._store = store
+        self._clock = clock
+        self._settings = settings
+        self.totals = SweepTotals()
+
+    async def sweep(self) -> SweepResult:
+        """Delete everything expired now, batch by batch; returns what one pass removed."""
+        now = self._clock.now()
+        threads = messages = 0
+        while True:
+            batch = await self._store.delete_expired(now, max_rows=self._settings.batch_rows)
+            threads += batch.threads
+            messages += batch.messages
+            self.totals.threads += batch.threads
+            self.totals.messages += batch.messages
+            self.totals.batches += 1
+            if not batch.more:
+                return SweepResult(threads=threads, messages=messages, more=False)
+            await asyncio.sleep(0)  # let requests in between batches
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep at once, then every ``interval_seconds``, until ``stop`` is set.
+
+        An interval of 0 turns the sweeper off (expired threads stay invisible,
+        their rows stay in the store).
+        """
+        if self._settings.interval_seconds <= 0:
+            log.warning("the expiry sweeper is off: expired threads are hidden but never deleted")
+            return
+        while not stop.is_set():
+            try:
+                result = await self.sweep()
+                if result.threads:
+                    log.info("swept %d expired threads and %d messages", result.threads, result.messages)
+            except Exception:
+                log.exception("sweep failed; will retry")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._settings.interval_seconds)
