@@ -88,6 +88,14 @@ def parser() -> argparse.ArgumentParser:
         help="rows one sweep transaction may delete (THREADGATE_SWEEP_BATCH_ROWS)",
     )
     s.add_argument(
+        "--no-require-openai-beta",
+        dest="require_openai_beta",
+        action="store_false",
+        default=_env("REQUIRE_OPENAI_BETA", "1") not in ("0", "false", "no"),
+        help="accept REST calls without 'OpenAI-Beta: assistants=v2' (hand-written clients); "
+        "THREADGATE_REQUIRE_OPENAI_BETA=0",
+    )
+    s.add_argument(
         "--allow-anonymous",
         action="store_true",
         default=_env("ALLOW_ANONYMOUS", "") in ("1", "true", "yes"),
@@ -134,6 +142,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         shutdown_grace=args.shutdown_grace,
         clock_offset=timedelta(seconds=offset),
         allow_anonymous=args.allow_anonymous,
+        require_openai_beta=args.require_openai_beta,
         sweep_interval=args.sweep_interval,
         sweep_batch_rows=args.sweep_batch_rows,
     )

@@ -14,6 +14,7 @@ from hypercorn.utils import wrap_app
 from adapters.bootstrap import build_core, open_store
 from adapters.grpc.server import build_grpc_server, set_serving
 from adapters.rest.app import build_app
+from adapters.rest.endpoints import RestOptions
 from adapters.settings import Settings
 from core.access import AccessRole
 from core.expiry import ExpirySweeper, SweepSettings
@@ -65,7 +66,14 @@ async def run(settings: Settings) -> None:
     try:
         core = build_core(store, settings)
         await first_key(core, settings)
-        rest_app = build_app(core, settings.default_folder, allow_anonymous=settings.allow_anonymous)
+        rest_app = build_app(
+            core,
+            RestOptions(
+                default_folder=settings.default_folder,
+                allow_anonymous=settings.allow_anonymous,
+                require_openai_beta=settings.require_openai_beta,
+            ),
+        )
         app = wrap_app(rest_app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
         grpc_server, health_servicer, grpc_port = build_grpc_server(
             core,

@@ -33,6 +33,8 @@ class Settings:
     # how often expired threads are deleted for good, and how many rows per transaction
     sweep_interval: float = 60.0
     sweep_batch_rows: int = 2_000
+    # refuse REST calls without "OpenAI-Beta: assistants=v2", as OpenAI did
+    require_openai_beta: bool = True
     # development only: calls without credentials act as an admin on every folder
     allow_anonymous: bool = False
     # only for tests of expiry: shifts the server clock

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.rest.endpoints import BadRequest, Endpoints
+from adapters.rest.endpoints import BadRequest, Endpoints, RestOptions
 from adapters.rest.errors import domain_error_response, error_response
 from core.errors import DomainError
 from core.services import Core
@@ -20,7 +20,7 @@ log = logging.getLogger("threadgate.rest")
 
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
-    return error_response(400, exc.message, param=exc.param, code=exc.code)
+    return error_response(exc.status, exc.message, param=exc.param, code=exc.code)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -43,8 +43,8 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return error_response(500, "The server had an error while processing your request.", type_="server_error")
 
 
-def build_app(core: Core, default_folder: str = "default", *, allow_anonymous: bool = False) -> Starlette:
-    e = Endpoints(core, default_folder, allow_anonymous)
+def build_app(core: Core, options: RestOptions = RestOptions()) -> Starlette:
+    e = Endpoints(core, options)
     routes = [
         Route("/v1/threads", e.create_thread, methods=["POST"]),
         Route("/v1/threads/{thread_id}", e.get_thread, methods=["GET"]),
@@ -55,6 +55,7 @@ def build_app(core: Core, default_folder: str = "default", *, allow_anonymous: b
         Route("/v1/threads/{thread_id}/messages/{message_id}", e.get_message, methods=["GET"]),
         Route("/v1/threads/{thread_id}/messages/{message_id}", e.modify_message, methods=["POST"]),
         Route("/v1/threads/{thread_id}/messages/{message_id}", e.delete_message, methods=["DELETE"]),
+        Route("/openapi.json", e.openapi, methods=["GET"]),
         Route("/health", e.health, methods=["GET"]),
         Route("/ready", e.ready, methods=["GET"]),
     ]

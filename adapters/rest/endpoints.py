@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, TypeVar
+
+from attrs import frozen
 
 import cattrs
 import orjson
@@ -28,18 +31,46 @@ from core.threads import UPDATABLE_FIELDS, NewThread, ThreadUpdate
 
 T = TypeVar("T")
 
+OPENAPI_JSON = (Path(__file__).parent / "openapi.json").read_bytes()
 _ID_SHAPE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
 
 
 class BadRequest(Exception):
-    """A request that fails before it reaches the core; rendered as a 400."""
+    """A request that fails before it reaches the core; rendered as a 400 (or ``status``)."""
 
-    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None, status: int = 400) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code
+        self.status = status
+
+
+@frozen
+class RestOptions:
+    default_folder: str = "default"
+    allow_anonymous: bool = False
+    # like the real API, refuse requests without "OpenAI-Beta: assistants=v2"
+    require_openai_beta: bool = True
+    max_body_bytes: int = 2 * 1024 * 1024
+
+
+MISSING_BETA = (
+    "You must provide the 'OpenAI-Beta' header to access the Assistants API. "
+    "Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
+)
+OLD_BETA = (
+    "The v1 Assistants API has been deprecated. Please try again by setting the header "
+    "'OpenAI-Beta: assistants=v2'."
+)
+
+
+def check_beta(header: str | None) -> None:
+    values = {v.strip() for v in (header or "").split(",")}
+    if "assistants=v2" in values:
+        return
+    raise BadRequest(OLD_BETA if "assistants=v1" in values else MISSING_BETA, code="invalid_beta")
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -47,15 +78,22 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 class Endpoints:
-    def __init__(self, core: Core, default_folder: str, allow_anonymous: bool = False) -> None:
+    def __init__(self, core: Core, options: RestOptions) -> None:
         self._core = core
-        self._folder = default_folder
-        self._allow_anonymous = allow_anonymous
+        self._options = options
+        self._folder = options.default_folder
         self._converter = make_converter()
 
     async def _caller(self, request: Request) -> Principal:
+        """Authenticate the request (and check OpenAI-Beta, as the real API did)."""
+        principal = await self._authenticate(request)
+        if self._options.require_openai_beta:
+            check_beta(request.headers.get("openai-beta"))
+        return principal
+
+    async def _authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization")
-        if header is None and self._allow_anonymous:
+        if header is None and self._options.allow_anonymous:
             return ANONYMOUS
         token = None
         if header is not None:
@@ -75,8 +113,25 @@ class Endpoints:
             return project
         return self._folder if principal.folders is None else principal.default_folder
 
+    async def _read(self, request: Request) -> bytes:
+        limit = self._options.max_body_bytes
+        too_big = BadRequest(
+            f"Request body too large: the limit is {limit} bytes.", code="request_too_large", status=413
+        )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def _body(self, request: Request, cl: type[T]) -> tuple[T, dict[str, Any]]:
-        raw = await request.body()
+        raw = await self._read(request)
         if not raw.strip():
             data: Any = {}
         else:
@@ -261,6 +316,9 @@ class Endpoints:
         return json_response({"id": message_id, "object": "thread.message.deleted", "deleted": True})
 
     # -- operations ---------------------------------------------------------------
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(OPENAPI_JSON, media_type="application/json")
 
     async def health(self, request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -64,7 +64,8 @@ class Server:
 
     @property
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
+        """What the openai SDK sends: the key and the Assistants beta header."""
+        return {"Authorization": f"Bearer {self.api_key}", "OpenAI-Beta": "assistants=v2"}
 
     @property
     def grpc_metadata(self) -> list[tuple[str, str]]:

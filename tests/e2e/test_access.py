@@ -35,7 +35,7 @@ class Tenant:
         self.threads = ts_grpc.ThreadServiceStub(self.channel)
         self.messages = ms_grpc.MessageServiceStub(self.channel)
         self.metadata = [("authorization", f"Api-Key {token}")]
-        self.http = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"})
+        self.http = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}", "OpenAI-Beta": "assistants=v2"})
 
     def close(self) -> None:
         self.openai.close()
@@ -272,7 +272,7 @@ def test_no_secret_in_any_log_line(env: dict[str, Any]) -> None:
 
 def test_anonymous_mode_is_explicit_and_loud(tmp_path: Path) -> None:
     with running_server(tmp_path / "anon", "--allow-anonymous", key_folders=()) as server:
-        r = httpx.post(f"{server.base_url}/threads")
+        r = httpx.post(f"{server.base_url}/threads", headers={"OpenAI-Beta": "assistants=v2"})
         assert r.status_code == 200
         r = httpx.post(f"{server.base_url}/threads", headers={"Authorization": "Bearer wrong"})
         assert r.status_code == 401
