@@ -29,6 +29,7 @@ def build_core(store: Store, settings: Settings) -> Core:
                 default_policy=settings.default_policy,
                 default_ttl_days=settings.default_ttl_days,
                 max_ttl_days=settings.max_ttl_days,
+                idempotency_window=settings.idempotency_window,
             ),
             max_messages_per_thread=settings.max_messages_per_thread,
         ),

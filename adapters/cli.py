@@ -88,6 +88,13 @@ def parser() -> argparse.ArgumentParser:
         help="rows one sweep transaction may delete (THREADGATE_SWEEP_BATCH_ROWS)",
     )
     s.add_argument(
+        "--idempotency-window",
+        type=float,
+        default=float(_env("IDEMPOTENCY_WINDOW", _D.idempotency_window.total_seconds())),
+        help="seconds a retried create with the same idempotency key returns the first result "
+        "(THREADGATE_IDEMPOTENCY_WINDOW)",
+    )
+    s.add_argument(
         "--no-require-openai-beta",
         dest="require_openai_beta",
         action="store_false",
@@ -143,6 +150,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         clock_offset=timedelta(seconds=offset),
         allow_anonymous=args.allow_anonymous,
         require_openai_beta=args.require_openai_beta,
+        idempotency_window=timedelta(seconds=args.idempotency_window),
         sweep_interval=args.sweep_interval,
         sweep_batch_rows=args.sweep_batch_rows,
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from typing import Any, cast
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config
@@ -13,11 +15,13 @@ from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import build_core, open_store
 from adapters.grpc.server import build_grpc_server, set_serving
+from adapters.observability import JsonFormatter, MeasuredStore, Metrics
 from adapters.rest.app import build_app
 from adapters.rest.endpoints import RestOptions
 from adapters.settings import Settings
 from core.access import AccessRole
 from core.expiry import ExpirySweeper, SweepSettings
+from core.ports import Store
 from core.services import Core
 
 log = logging.getLogger("threadgate")
@@ -55,6 +59,29 @@ async def first_key(core: Core, settings: Settings) -> None:
     )
 
 
+async def watch_health(core: Core, health_servicer: Any, stop: asyncio.Event, every: float = 5.0) -> None:
+    """gRPC health follows the store, as REST /ready does."""
+    serving = True
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if stop.is_set():
+            return
+        try:
+            await core.store.ping()
+            ok = True
+        except Exception:
+            ok = False
+        if ok != serving:
+            log.warning(
+                "store %s: gRPC health is now %s",
+                "back" if ok else "unreachable",
+                "SERVING" if ok else "NOT_SERVING",
+            )
+            await set_serving(health_servicer, ok)
+            serving = ok
+
+
 async def run(settings: Settings) -> None:
     config = hypercorn_config(settings)
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
@@ -62,7 +89,9 @@ async def run(settings: Settings) -> None:
         sockets = config.create_sockets()
     except OSError as exc:
         raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
-    store = await open_store(settings)
+    raw_store = await open_store(settings)
+    metrics = Metrics()
+    store = cast(Store, MeasuredStore(raw_store, metrics))
     try:
         core = build_core(store, settings)
         await first_key(core, settings)
@@ -73,6 +102,7 @@ async def run(settings: Settings) -> None:
                 allow_anonymous=settings.allow_anonymous,
                 require_openai_beta=settings.require_openai_beta,
             ),
+            metrics,
         )
         app = wrap_app(rest_app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
         grpc_server, health_servicer, grpc_port = build_grpc_server(
@@ -80,6 +110,7 @@ async def run(settings: Settings) -> None:
             f"{settings.host}:{settings.grpc_port}",
             max_message_bytes=settings.grpc_max_message_bytes,
             allow_anonymous=settings.allow_anonymous,
+            metrics=metrics,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -91,9 +122,15 @@ async def run(settings: Settings) -> None:
         sweeper = ExpirySweeper(
             store,
             core.clock,
-            SweepSettings(interval_seconds=settings.sweep_interval, batch_rows=settings.sweep_batch_rows),
+            SweepSettings(
+                interval_seconds=settings.sweep_interval,
+                batch_rows=settings.sweep_batch_rows,
+                idempotency_window=settings.idempotency_window,
+            ),
         )
+        metrics.watch_sweeper(sweeper.totals)
         sweeping = asyncio.create_task(sweeper.run(stop))
+        watching = asyncio.create_task(watch_health(core, health_servicer, stop))
         where = "memory (nothing is kept)" if settings.database == "memory" else str(settings.sqlite_path)
         rest_port = sockets.insecure_sockets[0].getsockname()[1]
         print(
@@ -104,16 +141,16 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("shutting down: draining in-flight calls")
         await set_serving(health_servicer, False)
-        await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace), sweeping)
+        await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace), sweeping, watching)
     finally:
-        await store.close()
+        await raw_store.close()
     print("threadgate stopped", flush=True)
 
 
 def main_serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         asyncio.run(run(settings))
     except OSError as exc:

@@ -33,6 +33,8 @@ class Settings:
     # how often expired threads are deleted for good, and how many rows per transaction
     sweep_interval: float = 60.0
     sweep_batch_rows: int = 2_000
+    # a retried create with the same idempotency key returns the first result for this long
+    idempotency_window: timedelta = timedelta(hours=24)
     # refuse REST calls without "OpenAI-Beta: assistants=v2", as OpenAI did
     require_openai_beta: bool = True
     # development only: calls without credentials act as an admin on every folder

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from attrs import define, frozen
 
@@ -26,6 +27,8 @@ class SweepSettings:
     interval_seconds: float = 60.0
     # rows (messages + threads) one transaction may delete
     batch_rows: int = 2_000
+    # idempotency records older than this are dropped
+    idempotency_window: timedelta = timedelta(hours=24)
 
 
 @define
@@ -54,6 +57,7 @@ class ExpirySweeper:
             self.totals.messages += batch.messages
             self.totals.batches += 1
             if not batch.more:
+                await self._store.forget_idempotency(now - self._settings.idempotency_window)
                 return SweepResult(threads=threads, messages=messages, more=False)
             await asyncio.sleep(0)  # let requests in between batches
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from attrs import evolve, field, frozen
 
@@ -20,7 +20,7 @@ from core.model import (
     TextPart,
     Thread,
 )
-from core.ports import MessagePage, Order, ThreadStore
+from core.ports import Idempotency, MessagePage, Order, ThreadStore
 from core.validation import MAX_AUTHOR_ID, check_labels, check_length
 
 MESSAGE_PREFIX = "msg_"
@@ -59,7 +59,9 @@ class MessageService:
         clock: Clock,
         ids: IdSource,
         max_messages_per_thread: int = DEFAULT_MAX_MESSAGES_PER_THREAD,
+        idempotency_window: timedelta = timedelta(hours=24),
     ) -> None:
+        self._idempotency_window = idempotency_window
         self._store = store
         self._clock = clock
         self._ids = ids
@@ -132,16 +134,24 @@ class MessageService:
         for i, new in enumerate(requests):
             self.check(new, f"messages[{i}].")
 
-    async def create(self, thread_id: str, new: NewMessage, caller: Principal) -> Message:
+    async def create(
+        self, thread_id: str, new: NewMessage, caller: Principal, idempotency: Idempotency | None = None
+    ) -> Message:
         self.check(new)
         now = self._clock.now()
+        claim = None
+        if idempotency is not None:
+            scope = f"{caller.key_id or caller.subject_id}:create_message"
+            claim = idempotency.claim(scope, now, self._idempotency_window)
 
         def append(thread: Thread) -> tuple[Thread, list[Message]]:
             visible(thread, thread_id, caller, now)
             caller.require(AccessRole.EDITOR)
             return self.build(thread, [new], caller, now)
 
-        added = await self._store.append_messages(thread_id, append, max_messages=self._max_messages)
+        added = await self._store.append_messages(
+            thread_id, append, max_messages=self._max_messages, idempotency=claim
+        )
         if added is None:
             raise NotFound("thread", thread_id)
         return added[0]

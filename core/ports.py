@@ -7,12 +7,13 @@ passes the one contract test suite in ``tests/storage``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from attrs import frozen
 
 from core.access import KeyStore
+from core.errors import InvalidArgument
 from core.model import Message, Thread
 
 Order = Literal["asc", "desc"]
@@ -33,6 +34,37 @@ class MessagePage:
 
 
 @frozen
+class Idempotency:
+    """What a request says about retries: its idempotency key and a fingerprint of it."""
+
+    key: str
+    fingerprint: str
+
+    def claim(self, scope: str, now: datetime, window: timedelta) -> IdempotencyClaim:
+        if not self.key or len(self.key) > 256:
+            raise InvalidArgument(
+                "idempotency_key", "An idempotency key must be 1 to 256 characters.", "invalid_value"
+            )
+        return IdempotencyClaim(scope, self.key, self.fingerprint, now, now - window)
+
+
+@frozen
+class IdempotencyClaim:
+    """ "Do this once": a retried create with the same key returns the first result.
+
+    ``scope`` names the caller and the operation; a record older than
+    ``not_before`` no longer counts; ``fingerprint`` identifies the request, so a
+    key reused for a different request is refused.
+    """
+
+    scope: str
+    key: str
+    fingerprint: str
+    now: datetime
+    not_before: datetime
+
+
+@frozen
 class SweepResult:
     threads: int
     messages: int
@@ -47,8 +79,15 @@ MessageAppend = Callable[[Thread], tuple[Thread, Sequence[Message]]]
 
 
 class ThreadStore(Protocol):
-    async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
-        """Store a new thread and its initial messages atomically."""
+    async def create_thread(
+        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+    ) -> Thread:
+        """Store a new thread and its initial messages atomically; returns it.
+
+        With ``idempotency`` already claimed (in its window, same fingerprint), store
+        nothing and return the thread made the first time (``NotFound`` if it is gone;
+        ``InvalidArgument`` if the fingerprint differs).
+        """
         ...
 
     async def get_thread(self, thread_id: str) -> Thread | None: ...
@@ -76,12 +115,17 @@ class ThreadStore(Protocol):
         ...
 
     async def append_messages(
-        self, thread_id: str, append: MessageAppend, *, max_messages: int
+        self,
+        thread_id: str,
+        append: MessageAppend,
+        *,
+        max_messages: int,
+        idempotency: IdempotencyClaim | None = None,
     ) -> list[Message] | None:
         """Add messages at the end of a thread's total order; None if no thread.
 
         Raises ``ResourceExhausted`` when the thread would hold more than
-        ``max_messages`` messages.
+        ``max_messages`` messages.  ``idempotency`` works as for ``create_thread``.
         """
         ...
 
@@ -113,6 +157,10 @@ class ThreadStore(Protocol):
     async def delete_expired(self, now: datetime, *, max_rows: int) -> SweepResult:
         """Delete threads with ``expires_at <= now`` and their messages, at most
         about ``max_rows`` rows, in one transaction."""
+        ...
+
+    async def forget_idempotency(self, before: datetime) -> int:
+        """Drop idempotency records made before ``before``; returns how many."""
         ...
 
     async def ping(self) -> None:

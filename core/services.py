@@ -25,5 +25,11 @@ class Core:
         self.clock = clock
         self.settings = settings
         self.threads = ThreadService(store, clock, ids, settings.expiration)
-        self.messages = MessageService(store, clock, ids, settings.max_messages_per_thread)
+        self.messages = MessageService(
+            store,
+            clock,
+            ids,
+            settings.max_messages_per_thread,
+            settings.expiration.idempotency_window,
+        )
         self.access = AccessService(store, clock, ids)

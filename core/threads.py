@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from attrs import evolve, field, frozen
 
@@ -14,7 +14,7 @@ from core.clock import Clock, IdSource
 from core.errors import InvalidArgument, NotFound
 from core.messages import MessageService, NewMessage
 from core.model import ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
-from core.ports import ThreadPosition, ThreadStore
+from core.ports import Idempotency, ThreadPosition, ThreadStore
 from core.validation import MAX_AUTHOR_ID, MAX_DESCRIPTION, MAX_NAME, check_labels, check_length
 
 THREAD_PREFIX = "thread_"
@@ -26,6 +26,8 @@ class ExpirationSettings:
     default_policy: ExpirationPolicy = ExpirationPolicy.SINCE_LAST_ACTIVE
     default_ttl_days: int = 7
     max_ttl_days: int = 365
+    # how long a retried create with the same idempotency key returns the first result
+    idempotency_window: timedelta = timedelta(hours=24)
 
 
 @frozen
@@ -207,8 +209,13 @@ class ThreadService:
         caller: Principal,
         messages: Sequence[NewMessage] = (),
         message_rules: MessageService | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Thread:
-        """Create a thread, with its initial messages stored in the given order."""
+        """Create a thread, with its initial messages stored in the given order.
+
+        With ``idempotency``, a retry of the same request within the window returns
+        the thread made the first time instead of a second one.
+        """
         if request.folder_id:
             caller.require_folder(request.folder_id, AccessRole.EDITOR)
         now = self._clock.now()
@@ -219,8 +226,11 @@ class ThreadService:
                 raise ValueError("initial messages need the message rules")
             message_rules.check_initial(messages)
             thread, initial = message_rules.build(thread, messages, caller, now)
-        await self._store.create_thread(thread, initial)
-        return thread
+        claim = None
+        if idempotency is not None:
+            scope = f"{caller.key_id or caller.subject_id}:create_thread"
+            claim = idempotency.claim(scope, now, self._expiration.idempotency_window)
+        return await self._store.create_thread(thread, initial, claim)
 
     async def get(self, thread_id: str, caller: Principal) -> Thread:
         thread = await self._store.get_thread(thread_id)

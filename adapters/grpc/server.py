@@ -13,6 +13,7 @@ from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2_grpc,
 )
 from adapters.grpc.servicers import Authenticator, MessageServiceServicer, ThreadServiceServicer
+from adapters.observability import GrpcObserver, Metrics
 from core.services import Core
 
 SERVICE_NAMES = (
@@ -22,16 +23,22 @@ SERVICE_NAMES = (
 
 
 def build_grpc_server(
-    core: Core, address: str, *, max_message_bytes: int = 4 * 1024 * 1024, allow_anonymous: bool = False
+    core: Core,
+    address: str,
+    *,
+    max_message_bytes: int = 4 * 1024 * 1024,
+    allow_anonymous: bool = False,
+    metrics: Metrics | None = None,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """A server bound to ``address``; returns it, its health servicer and the bound port."""
     server = grpc.aio.server(
+        interceptors=[GrpcObserver(metrics or Metrics())],
         options=[
             # a second process on the same port must fail, not silently share it
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-        ]
+        ],
     )
     auth = Authenticator(core, allow_anonymous)
     thread_service_pb2_grpc.add_ThreadServiceServicer_to_server(ThreadServiceServicer(core, auth), server)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from adapters.grpc import converters as cv
 from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
@@ -19,6 +21,7 @@ from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
 from adapters.grpc.errors import stream, unary
 from core.access import ANONYMOUS, Principal
 from core.errors import Unauthenticated
+from core.ports import Idempotency
 from core.services import Core
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -50,6 +53,16 @@ class Authenticator:
         return await self._core.access.authenticate(token)
 
 
+def idempotency_of(request: Message, context: Ctx) -> Idempotency | None:
+    """The Yandex SDK's ``idempotency-key`` metadata, constant across its retries."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "idempotency-key":
+            text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+            digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+            return Idempotency(key=text, fingerprint=digest)
+    return None
+
+
 class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
     def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._core = core
@@ -62,7 +75,9 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
         caller = await self._auth(context)
         cv.required(request.folder_id, "folder_id")
         new, messages = cv.create_request_to_core(request)
-        thread = await self._core.threads.create(new, caller, messages, self._core.messages)
+        thread = await self._core.threads.create(
+            new, caller, messages, self._core.messages, idempotency_of(request, context)
+        )
         return cv.thread_to_pb(thread)
 
     @unary
@@ -116,7 +131,9 @@ class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
         new = cv.message_data_to_core(
             request.author if request.HasField("author") else None, request.content, request.labels
         )
-        message = await self._core.messages.create(request.thread_id, new, caller)
+        message = await self._core.messages.create(
+            request.thread_id, new, caller, idempotency_of(request, context)
+        )
         return cv.message_to_pb(message)
 
     @unary

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.observability import ASGIApp, Metrics, RequestObserver
 from adapters.rest.endpoints import BadRequest, Endpoints, RestOptions
 from adapters.rest.errors import domain_error_response, error_response
 from core.errors import DomainError
@@ -20,7 +21,9 @@ log = logging.getLogger("threadgate.rest")
 
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
-    return error_response(exc.status, exc.message, param=exc.param, code=exc.code)
+    # a body refused unread: close the connection rather than leave it half-read
+    headers = {"connection": "close"} if exc.status == 413 else None
+    return error_response(exc.status, exc.message, param=exc.param, code=exc.code, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -43,8 +46,10 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return error_response(500, "The server had an error while processing your request.", type_="server_error")
 
 
-def build_app(core: Core, options: RestOptions = RestOptions()) -> Starlette:
-    e = Endpoints(core, options)
+def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics | None = None) -> ASGIApp:
+    """The REST app, wrapped to count, time and log every request."""
+    metrics = metrics or Metrics()
+    e = Endpoints(core, options or RestOptions(), metrics)
     routes = [
         Route("/v1/threads", e.create_thread, methods=["POST"]),
         Route("/v1/threads/{thread_id}", e.get_thread, methods=["GET"]),
@@ -56,10 +61,11 @@ def build_app(core: Core, options: RestOptions = RestOptions()) -> Starlette:
         Route("/v1/threads/{thread_id}/messages/{message_id}", e.modify_message, methods=["POST"]),
         Route("/v1/threads/{thread_id}/messages/{message_id}", e.delete_message, methods=["DELETE"]),
         Route("/openapi.json", e.openapi, methods=["GET"]),
+        Route("/metrics", e.metrics, methods=["GET"]),
         Route("/health", e.health, methods=["GET"]),
         Route("/ready", e.ready, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={
             BadRequest: _bad_request,
@@ -68,3 +74,4 @@ def build_app(core: Core, options: RestOptions = RestOptions()) -> Starlette:
             Exception: _crash,
         },
     )
+    return RequestObserver(app, metrics)

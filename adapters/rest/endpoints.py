@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, TypeVar
 
-from attrs import frozen
-
 import cattrs
 import orjson
+from attrs import frozen
 from starlette.requests import Request
 from starlette.responses import Response
 
+from adapters.observability import Metrics
 from adapters.rest import wire
 from adapters.rest.converters import (
     field_problems,
@@ -26,6 +27,7 @@ from adapters.rest.converters import (
 from adapters.rest.errors import error_response
 from core.access import ANONYMOUS, AccessRole, Principal
 from core.errors import InvalidArgument, Unauthenticated
+from core.ports import Idempotency
 from core.services import Core
 from core.threads import UPDATABLE_FIELDS, NewThread, ThreadUpdate
 
@@ -39,7 +41,9 @@ _INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
 class BadRequest(Exception):
     """A request that fails before it reaches the core; rendered as a 400 (or ``status``)."""
 
-    def __init__(self, message: str, param: str | None = None, code: str | None = None, status: int = 400) -> None:
+    def __init__(
+        self, message: str, param: str | None = None, code: str | None = None, status: int = 400
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -78,8 +82,9 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 class Endpoints:
-    def __init__(self, core: Core, options: RestOptions) -> None:
+    def __init__(self, core: Core, options: RestOptions, metrics: Metrics) -> None:
         self._core = core
+        self._metrics = metrics
         self._options = options
         self._folder = options.default_folder
         self._converter = make_converter()
@@ -105,6 +110,16 @@ class Endpoints:
         request.state.principal = principal
         return principal
 
+    @staticmethod
+    def _idempotency(request: Request, raw: dict[str, Any]) -> Idempotency | None:
+        """An ``Idempotency-Key`` header makes a retried create return the first result."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return None
+        canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+        fingerprint = hashlib.sha256(request.url.path.encode() + b"\0" + canonical).hexdigest()
+        return Idempotency(key=key, fingerprint=fingerprint)
+
     def _folder_of(self, request: Request, principal: Principal) -> str:
         """The folder REST-created threads go to: OpenAI-Project, else the key's default."""
         project = request.headers.get("openai-project")
@@ -115,18 +130,22 @@ class Endpoints:
 
     async def _read(self, request: Request) -> bytes:
         limit = self._options.max_body_bytes
-        too_big = BadRequest(
-            f"Request body too large: the limit is {limit} bytes.", code="request_too_large", status=413
-        )
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_big
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise too_big
+                # Read (and drop) what the client is still sending, within reason:
+                # Hypercorn cannot finish the exchange while a body is half read.
+                async for rest in request.stream():
+                    size += len(rest)
+                    if size > 8 * limit:
+                        break
+                raise BadRequest(
+                    f"Request body too large: the limit is {limit} bytes.",
+                    code="request_too_large",
+                    status=413,
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -176,7 +195,7 @@ class Endpoints:
 
     async def create_thread(self, request: Request) -> Response:
         caller = await self._caller(request)
-        body, _ = await self._body(request, wire.CreateThreadBody)
+        body, raw = await self._body(request, wire.CreateThreadBody)
         resources = body.tool_resources
         if resources and resources.file_search and resources.file_search.vector_stores:
             raise BadRequest(
@@ -196,6 +215,7 @@ class Endpoints:
             caller,
             new_messages,
             self._core.messages,
+            self._idempotency(request, raw),
         )
         return json_response(thread_json(thread))
 
@@ -250,8 +270,10 @@ class Endpoints:
     async def create_message(self, request: Request) -> Response:
         thread_id = self._id(request, "thread_id", "thread_")
         caller = await self._caller(request)
-        body, _ = await self._body(request, wire.CreateMessageBody)
-        message = await self._core.messages.create(thread_id, message_to_core(body), caller)
+        body, raw = await self._body(request, wire.CreateMessageBody)
+        message = await self._core.messages.create(
+            thread_id, message_to_core(body), caller, self._idempotency(request, raw)
+        )
         return json_response(message_json(message))
 
     async def list_messages(self, request: Request) -> Response:
@@ -319,6 +341,9 @@ class Endpoints:
 
     async def openapi(self, request: Request) -> Response:
         return Response(OPENAPI_JSON, media_type="application/json")
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self._metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def health(self, request: Request) -> Response:
         return json_response({"status": "ok"})

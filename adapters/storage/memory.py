@@ -9,9 +9,17 @@ from datetime import datetime
 from attrs import define, evolve, field
 
 from core.access import ApiKey
-from core.errors import InvalidArgument, ResourceExhausted
+from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.model import Message, Thread
-from core.ports import MessageAppend, MessagePage, Order, SweepResult, ThreadChange, ThreadPosition
+from core.ports import (
+    IdempotencyClaim,
+    MessageAppend,
+    MessagePage,
+    Order,
+    SweepResult,
+    ThreadChange,
+    ThreadPosition,
+)
 
 
 @define
@@ -32,6 +40,14 @@ def too_many_messages(max_messages: int) -> ResourceExhausted:
     )
 
 
+def key_reused(claim: IdempotencyClaim) -> InvalidArgument:
+    return InvalidArgument(
+        "idempotency_key",
+        f"The idempotency key '{claim.key}' was already used for a different request.",
+        "idempotency_key_reused",
+    )
+
+
 def cursor_error(name: str, message_id: str) -> InvalidArgument:
     return InvalidArgument(
         name,
@@ -44,14 +60,40 @@ class InMemoryStore:
     def __init__(self) -> None:
         self._threads: dict[str, _ThreadRow] = {}
         self._keys: dict[str, ApiKey] = {}
+        # (scope, key) -> (fingerprint, created_at, result ids)
+        self._claims: dict[tuple[str, str], tuple[str, datetime, list[str]]] = {}
         self._lock = asyncio.Lock()
 
-    async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
+    def _claimed(self, claim: IdempotencyClaim | None) -> list[str] | None:
+        if claim is None:
+            return None
+        found = self._claims.get((claim.scope, claim.key))
+        if found is None or found[1] < claim.not_before:
+            return None
+        if found[0] != claim.fingerprint:
+            raise key_reused(claim)
+        return found[2]
+
+    def _claim(self, claim: IdempotencyClaim | None, ids: list[str]) -> None:
+        if claim is not None:
+            self._claims[(claim.scope, claim.key)] = (claim.fingerprint, claim.now, ids)
+
+    async def create_thread(
+        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+    ) -> Thread:
         async with self._lock:
+            first = self._claimed(idempotency)
+            if first is not None:
+                existing = self._threads.get(first[0])
+                if existing is None:
+                    raise NotFound("thread", first[0])
+                return existing.thread
             row = _ThreadRow(thread=thread)
             for message in messages:
                 self._put(row, message)
             self._threads[thread.id] = row
+            self._claim(idempotency, [thread.id])
+            return thread
 
     @staticmethod
     def _put(row: _ThreadRow, message: Message) -> None:
@@ -96,18 +138,29 @@ class InMemoryStore:
         return candidates[:limit]
 
     async def append_messages(
-        self, thread_id: str, append: MessageAppend, *, max_messages: int
+        self,
+        thread_id: str,
+        append: MessageAppend,
+        *,
+        max_messages: int,
+        idempotency: IdempotencyClaim | None = None,
     ) -> list[Message] | None:
         async with self._lock:
             row = self._threads.get(thread_id)
             if row is None:
                 return None
+            first = self._claimed(idempotency)
+            if first is not None:
+                if any(i not in row.seq_of for i in first):
+                    raise NotFound("message", first[0])
+                return [row.messages[row.seq_of[i]] for i in first]
             thread, messages = append(row.thread)
             if len(row.messages) + len(messages) > max_messages:
                 raise too_many_messages(max_messages)
             row.thread = thread
             for message in messages:
                 self._put(row, message)
+            self._claim(idempotency, [m.id for m in messages])
             return list(messages)
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
@@ -191,6 +244,13 @@ class InMemoryStore:
                 if budget <= 0:
                     return SweepResult(threads, messages, more=True)
             return SweepResult(threads, messages, more=False)
+
+    async def forget_idempotency(self, before: datetime) -> int:
+        async with self._lock:
+            old = [k for k, (_, at, _) in self._claims.items() if at < before]
+            for k in old:
+                del self._claims[k]
+            return len(old)
 
     async def add_key(self, key: ApiKey) -> None:
         self._keys[key.id] = key

@@ -17,7 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from adapters.storage.memory import cursor_error, too_many_messages
+import orjson
+
+from adapters.storage.memory import cursor_error, key_reused, too_many_messages
 from adapters.storage.rows import (
     KEY_COLUMNS,
     MESSAGE_COLUMNS,
@@ -32,8 +34,17 @@ from adapters.storage.rows import (
 )
 from adapters.storage.sqlite_schema import MIGRATIONS
 from core.access import ApiKey
+from core.errors import NotFound
 from core.model import Message, Thread
-from core.ports import MessageAppend, MessagePage, Order, SweepResult, ThreadChange, ThreadPosition
+from core.ports import (
+    IdempotencyClaim,
+    MessageAppend,
+    MessagePage,
+    Order,
+    SweepResult,
+    ThreadChange,
+    ThreadPosition,
+)
 
 T = TypeVar("T")
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
@@ -118,16 +129,49 @@ class SqliteStore:
 
     # -- threads ------------------------------------------------------------------
 
-    async def create_thread(self, thread: Thread, messages: Sequence[Message] = ()) -> None:
-        def run(conn: sqlite3.Connection) -> None:
+    @staticmethod
+    def _claimed(conn: sqlite3.Connection, claim: IdempotencyClaim | None) -> list[str] | None:
+        if claim is None:
+            return None
+        row = conn.execute(
+            "SELECT fingerprint, created_us, result FROM idempotency WHERE scope = ? AND key = ?",
+            (claim.scope, claim.key),
+        ).fetchone()
+        if row is None or row[1] < to_us(claim.not_before):
+            return None
+        if row[0] != claim.fingerprint:
+            raise key_reused(claim)
+        return list(orjson.loads(row[2]))
+
+    @staticmethod
+    def _claim(conn: sqlite3.Connection, claim: IdempotencyClaim | None, ids: list[str]) -> None:
+        if claim is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO idempotency (scope, key, fingerprint, created_us, result) "
+                "VALUES (?,?,?,?,?)",
+                (claim.scope, claim.key, claim.fingerprint, to_us(claim.now), orjson.dumps(ids).decode()),
+            )
+
+    async def create_thread(
+        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+    ) -> Thread:
+        def run(conn: sqlite3.Connection) -> Thread:
+            first = self._claimed(conn, idempotency)
+            if first is not None:
+                row = conn.execute(_SELECT_THREAD, (first[0],)).fetchone()
+                if row is None:
+                    raise NotFound("thread", first[0])
+                return thread_from_row(row)
             conn.execute(
                 f"INSERT INTO threads ({THREAD_COLUMNS}, next_seq, message_count) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*thread_to_row(thread), len(messages) + 1, len(messages)),
             )
             self._insert_messages(conn, messages, first_seq=1)
+            self._claim(conn, idempotency, [thread.id])
+            return thread
 
-        await self._call(self._write, run)
+        return await self._call(self._write, run)
 
     @staticmethod
     def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message], first_seq: int) -> None:
@@ -195,7 +239,12 @@ class SqliteStore:
     # -- messages -----------------------------------------------------------------
 
     async def append_messages(
-        self, thread_id: str, append: MessageAppend, *, max_messages: int
+        self,
+        thread_id: str,
+        append: MessageAppend,
+        *,
+        max_messages: int,
+        idempotency: IdempotencyClaim | None = None,
     ) -> list[Message] | None:
         def run(conn: sqlite3.Connection) -> list[Message] | None:
             row = conn.execute(
@@ -204,6 +253,18 @@ class SqliteStore:
             ).fetchone()
             if row is None:
                 return None
+            first = self._claimed(conn, idempotency)
+            if first is not None:
+                found = []
+                for message_id in first:
+                    m = conn.execute(
+                        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
+                        (message_id, thread_id),
+                    ).fetchone()
+                    if m is None:
+                        raise NotFound("message", message_id)
+                    found.append(message_from_row(m))
+                return found
             thread, messages = append(thread_from_row(row[:16]))
             next_seq, count = row[16], row[17]
             if count + len(messages) > max_messages:
@@ -214,6 +275,7 @@ class SqliteStore:
                 (next_seq + len(messages), count + len(messages), thread_id),
             )
             self._insert_messages(conn, messages, first_seq=next_seq)
+            self._claim(conn, idempotency, [m.id for m in messages])
             return list(messages)
 
         return await self._call(self._write, run)
@@ -352,6 +414,12 @@ class SqliteStore:
                 if budget <= 0:
                     return SweepResult(threads, messages, more=True)
             return SweepResult(threads, messages, more=len(expired) == max_rows)
+
+        return await self._call(self._write, run)
+
+    async def forget_idempotency(self, before: datetime) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM idempotency WHERE created_us < ?", (to_us(before),)).rowcount
 
         return await self._call(self._write, run)
 

@@ -63,4 +63,16 @@ MIGRATIONS: tuple[str, ...] = (
         description TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3: idempotency records for retried creates
+    """
+    CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_age ON idempotency (created_us);
+    """,
 )

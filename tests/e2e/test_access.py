@@ -35,7 +35,10 @@ class Tenant:
         self.threads = ts_grpc.ThreadServiceStub(self.channel)
         self.messages = ms_grpc.MessageServiceStub(self.channel)
         self.metadata = [("authorization", f"Api-Key {token}")]
-        self.http = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}", "OpenAI-Beta": "assistants=v2"})
+        self.http = httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {token}", "OpenAI-Beta": "assistants=v2"},
+        )
 
     def close(self) -> None:
         self.openai.close()

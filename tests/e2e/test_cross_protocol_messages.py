@@ -57,7 +57,11 @@ def rest_client(server: Server) -> httpx.Client:
     """Raw HTTP on the REST base URL, sending the key the suite's openai client sends."""
     with openai_client(server) as sdk:
         key = sdk.api_key
-    return httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"}, timeout=30)
+    return httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"},
+        timeout=30,
+    )
 
 
 def rest_texts(m: Message) -> list[str]:

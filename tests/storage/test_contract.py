@@ -11,7 +11,7 @@ from attrs import evolve
 from core.access import AccessRole, ApiKey
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.model import Message, Thread
-from core.ports import Store, ThreadPosition, ThreadStore
+from core.ports import IdempotencyClaim, Store, ThreadPosition, ThreadStore
 from tests.factories import T0, make_message, make_thread
 
 
@@ -349,3 +349,47 @@ async def test_delete_expired_at_exactly_expires_at(store: Store) -> None:
     edge = t.expires_at
     assert (await store.delete_expired(edge - timedelta(microseconds=1), max_rows=10)).threads == 0
     assert (await store.delete_expired(edge, max_rows=10)).threads == 1
+
+
+def _claim(
+    key: str, fingerprint: str = "fp", at: datetime = T0, window: timedelta = timedelta(hours=1)
+) -> IdempotencyClaim:
+    return IdempotencyClaim("sub:create", key, fingerprint, at, at - window)
+
+
+async def test_idempotent_create_thread_returns_the_first(store: Store) -> None:
+    first = make_thread()
+    assert await store.create_thread(first, [make_message(first, "a")], _claim("k1")) == first
+    again = await store.create_thread(make_thread(), [], _claim("k1", at=T0 + timedelta(minutes=5)))
+    assert again == first
+    assert await store.list_threads("folder-a", alive_at=T0, limit=10, after=None) == [first]
+    with pytest.raises(InvalidArgument) as info:
+        await store.create_thread(make_thread(), [], _claim("k1", fingerprint="other"))
+    assert info.value.field == "idempotency_key"
+    # outside the window the key is new again
+    later = make_thread()
+    assert await store.create_thread(later, [], _claim("k1", at=T0 + timedelta(hours=2))) == later
+
+
+async def test_idempotent_append_returns_the_first_messages(store: Store) -> None:
+    thread = make_thread()
+    await store.create_thread(thread)
+    batch = [make_message(thread, "x")]
+    assert (
+        await store.append_messages(thread.id, _append(batch), max_messages=10, idempotency=_claim("m"))
+        == batch
+    )
+    retried = await store.append_messages(
+        thread.id, _append([make_message(thread, "y")]), max_messages=10, idempotency=_claim("m")
+    )
+    assert retried == batch
+    page = await store.list_messages(thread.id, order="asc", limit=10)
+    assert page is not None and [m.id for m in page.messages] == [batch[0].id]
+
+
+async def test_forget_idempotency(store: Store) -> None:
+    t = make_thread()
+    await store.create_thread(t, [], _claim("old", at=T0))
+    assert await store.forget_idempotency(T0 + timedelta(seconds=1)) == 1
+    fresh = make_thread()
+    assert await store.create_thread(fresh, [], _claim("old", at=T0, window=timedelta(days=1))) == fresh
