@@ -104,7 +104,7 @@ def digest(secret: str) -> str:
 
 def split_token(token: str) -> tuple[str, str] | None:
     """``tgk_<id>.<secret>`` -> (key id, secret), or None if it has another shape."""
-    if not token.startswith(KEY_PREFIX) or "." not in token:
+    if not token.startswith(KEY_PREFIX) or "." not in token or "\x00" in token:
         return None
     key_id, _, secret = token.partition(".")
     if not secret or len(token) > 200:

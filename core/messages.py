@@ -21,7 +21,7 @@ from core.model import (
     Thread,
 )
 from core.ports import Idempotency, MessagePage, Order, ThreadStore
-from core.validation import MAX_AUTHOR_ID, check_labels, check_length
+from core.validation import MAX_AUTHOR_ID, check_labels, check_length, usable_id
 
 MESSAGE_PREFIX = "msg_"
 MAX_TEXT = 256_000
@@ -149,6 +149,8 @@ class MessageService:
             caller.require(AccessRole.EDITOR)
             return self.build(thread, [new], caller, now)
 
+        if not usable_id(thread_id):
+            raise NotFound("thread", thread_id)
         added = await self._store.append_messages(
             thread_id, append, max_messages=self._max_messages, idempotency=claim
         )
@@ -159,12 +161,15 @@ class MessageService:
     async def _live_thread(
         self, thread_id: str, caller: Principal, role: AccessRole = AccessRole.VIEWER
     ) -> Thread:
-        thread = visible(await self._store.get_thread(thread_id), thread_id, caller, self._clock.now())
+        stored = await self._store.get_thread(thread_id) if usable_id(thread_id) else None
+        thread = visible(stored, thread_id, caller, self._clock.now())
         caller.require(role)
         return thread
 
     async def get(self, thread_id: str, message_id: str, caller: Principal) -> Message:
         await self._live_thread(thread_id, caller)
+        if not usable_id(message_id):
+            raise NotFound("message", message_id)
         message = await self._store.get_message(thread_id, message_id)
         if message is None:
             raise NotFound("message", message_id)
@@ -196,6 +201,9 @@ class MessageService:
                 "integer_above_max_value",
             )
         await self._live_thread(thread_id, caller)
+        for name, value in (("after", after), ("before", before), ("run_id", run_id)):
+            if value is not None and not usable_id(value):
+                raise InvalidArgument(name, f"Invalid '{name}': not an id.", "invalid_value")
         page = await self._store.list_messages(
             thread_id, order=order, limit=limit, after=after, before=before, run_id=run_id
         )
@@ -208,6 +216,8 @@ class MessageService:
     ) -> Message:
         checked = check_labels(labels)
         await self._live_thread(thread_id, caller, AccessRole.EDITOR)
+        if not usable_id(message_id):
+            raise NotFound("message", message_id)
         updated = await self._store.update_message(thread_id, message_id, lambda m: evolve(m, labels=checked))
         if updated is None:
             raise NotFound("message", message_id)
@@ -215,5 +225,7 @@ class MessageService:
 
     async def delete(self, thread_id: str, message_id: str, caller: Principal) -> None:
         await self._live_thread(thread_id, caller, AccessRole.EDITOR)
+        if not usable_id(message_id):
+            raise NotFound("message", message_id)
         if not await self._store.delete_message(thread_id, message_id):
             raise NotFound("message", message_id)

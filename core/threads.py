@@ -15,7 +15,15 @@ from core.errors import InvalidArgument, NotFound
 from core.messages import MessageService, NewMessage
 from core.model import ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
 from core.ports import Idempotency, ThreadPosition, ThreadStore
-from core.validation import MAX_AUTHOR_ID, MAX_DESCRIPTION, MAX_NAME, check_labels, check_length
+from core.validation import (
+    MAX_AUTHOR_ID,
+    MAX_DESCRIPTION,
+    MAX_ID,
+    MAX_NAME,
+    check_labels,
+    check_length,
+    usable_id,
+)
 
 THREAD_PREFIX = "thread_"
 AUTHOR_PREFIX = "user_"
@@ -104,7 +112,7 @@ def decode_page_token(token: str) -> ThreadPosition:
         created_at = datetime.strptime(stamp + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z")
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise InvalidArgument("page_token", "Invalid page token.", "invalid_page_token") from exc
-    if not thread_id:
+    if not thread_id or not usable_id(thread_id):
         raise InvalidArgument("page_token", "Invalid page token.", "invalid_page_token")
     return ThreadPosition(created_at=created_at, thread_id=thread_id)
 
@@ -155,7 +163,7 @@ class ThreadService:
         ) or self._ids.new_id(AUTHOR_PREFIX)
         return Thread(
             id=self._ids.new_id(THREAD_PREFIX),
-            folder_id=request.folder_id,
+            folder_id=check_length(request.folder_id, "folder_id", MAX_ID),
             name=check_length(request.name, "name", MAX_NAME),
             description=check_length(request.description, "description", MAX_DESCRIPTION),
             default_message_author_id=author,
@@ -233,11 +241,14 @@ class ThreadService:
         return await self._store.create_thread(thread, initial, claim)
 
     async def get(self, thread_id: str, caller: Principal) -> Thread:
-        thread = await self._store.get_thread(thread_id)
+        thread = await self._store.get_thread(thread_id) if usable_id(thread_id) else None
         return visible(thread, thread_id, caller, self._clock.now())
 
     async def update(self, thread_id: str, update: ThreadUpdate, caller: Principal) -> Thread:
         now = self._clock.now()
+
+        if not usable_id(thread_id):
+            raise NotFound("thread", thread_id)
 
         def change(current: Thread) -> Thread:
             visible(current, thread_id, caller, now)
@@ -262,6 +273,7 @@ class ThreadService:
             raise InvalidArgument(
                 "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
             )
+        check_length(folder_id, "folder_id", MAX_ID)
         caller.require_folder(folder_id, AccessRole.VIEWER)
         if page_size < 0:
             raise InvalidArgument(

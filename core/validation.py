@@ -46,6 +46,10 @@ def check_labels(labels: Mapping[str, str], field: str = "labels") -> dict[str, 
 
 
 def check_length(value: str, field: str, maximum: int) -> str:
+    """A stored text field: at most ``maximum`` characters and no NUL (not every
+    database can store U+0000, and no client needs it)."""
+    if "\x00" in value:
+        raise InvalidArgument(field, f"Invalid '{field}': the NUL character is not allowed.", "invalid_value")
     if len(value) > maximum:
         raise InvalidArgument(
             field,
@@ -54,3 +58,11 @@ def check_length(value: str, field: str, maximum: int) -> str:
             "string_above_max_length",
         )
     return value
+
+
+MAX_ID = 256
+
+
+def usable_id(value: str) -> bool:
+    """An id a store can look up: short, without NUL.  Anything else names nothing."""
+    return len(value) <= MAX_ID and "\x00" not in value

@@ -306,3 +306,27 @@ async def test_sweeper_removes_expired_threads_in_batches(
     for t in gone:
         assert await core.store.get_thread(t.id) is None
     assert (await core.threads.get(keep.id, alice)).id == keep.id
+
+
+async def test_nul_characters_are_refused_or_name_nothing(core: Core, alice: Principal) -> None:
+    from core.access import ANONYMOUS
+    from core.messages import NewMessage
+    from core.model import TextPart
+
+    for field, request in (
+        ("name", NewThread(folder_id="f", name="a\x00b")),
+        ("description", NewThread(folder_id="f", description="\x00")),
+        ("folder_id", NewThread(folder_id="f\x00")),
+    ):
+        with pytest.raises(InvalidArgument) as info:
+            await core.threads.create(request, ANONYMOUS)  # may use any folder
+        assert info.value.field == field
+    t = await core.threads.create(NewThread(folder_id="f"), alice)
+    with pytest.raises(NotFound):
+        await core.threads.get("thread_\x00", alice)
+    with pytest.raises(NotFound):
+        await core.messages.get(t.id, "msg_\x00", alice)
+    with pytest.raises(NotFound):
+        await core.messages.create("x\x00", NewMessage(content=(TextPart("x"),)), alice)
+    with pytest.raises(InvalidArgument):
+        await core.messages.list(t.id, alice, after="a\x00")
