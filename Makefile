@@ -26,7 +26,10 @@ serve: $(VENV)/.installed
 	$(BIN)/threadgate serve $(ARGS)
 
 ## Install and run every check and the whole test suite (what CI runs).
+## The PostgreSQL tests start their own throw-away server; ensure-postgres installs
+## the distribution's PostgreSQL package first when the machine has none.
 test: $(VENV)/.installed-dev
+	scripts/ensure-postgres
 	$(MAKE) --no-print-directory check
 
 check: lint typecheck proto-check

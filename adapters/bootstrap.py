@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
 from adapters.settings import Settings
 from adapters.storage.memory import InMemoryStore
 from adapters.storage.sqlite import SqliteStore
@@ -11,12 +14,47 @@ from core.services import Core, CoreSettings
 from core.threads import ExpirationSettings
 
 
+class StoreError(Exception):
+    """The configured store cannot be opened (bad URL, unreachable server...)."""
+
+
+def redact_dsn(dsn: str) -> str:
+    """A database URL without its password, for logs and messages."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 async def open_store(settings: Settings) -> Store:
-    if settings.database == "memory":
+    """``sqlite`` (file under the data folder), ``sqlite:///path``, ``memory`` or
+    ``postgresql://…`` (also ``postgres://``)."""
+    db = settings.database
+    if db == "memory":
         return InMemoryStore()
-    if settings.database == "sqlite":
+    if db == "sqlite":
         return await SqliteStore.open(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
-    raise ValueError(f"unknown database {settings.database!r}: use 'sqlite' or 'memory'")
+    if db.startswith("sqlite:///"):
+        return await SqliteStore.open(
+            Path(db.removeprefix("sqlite:///")), synchronous=settings.sqlite_synchronous
+        )
+    if db.startswith(("postgresql://", "postgres://")):
+        from adapters.storage.postgres import PostgresStore
+
+        try:
+            return await PostgresStore.open(
+                db,
+                min_size=settings.pg_pool_min,
+                max_size=settings.pg_pool_max,
+                statement_timeout_ms=settings.pg_statement_timeout_ms,
+                connect_timeout_s=settings.pg_connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            raise StoreError(f"cannot reach PostgreSQL at {redact_dsn(db)}: {exc}") from exc
+    raise StoreError(
+        f"unknown database {redact_dsn(db)!r}: use sqlite, sqlite:///path, memory or postgresql://…"
+    )
 
 
 def build_core(store: Store, settings: Settings) -> Core:

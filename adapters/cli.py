@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -34,12 +35,14 @@ def parser() -> argparse.ArgumentParser:
         default=Path(_env("DATA_DIR", _D.data_dir)),
         help="where the SQLite file lives (THREADGATE_DATA_DIR)",
     )
+    add_database(s)
     s.add_argument(
-        "--database",
-        default=_env("DATABASE", _D.database),
-        choices=["sqlite", "memory"],
-        help="(THREADGATE_DATABASE)",
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", _D.workers)),
+        help="processes serving both protocols on the same ports (THREADGATE_WORKERS)",
     )
+    s.add_argument("--worker-role", default=None, help=argparse.SUPPRESS)
     s.add_argument(
         "--sqlite-synchronous",
         default=_env("SQLITE_SYNCHRONOUS", _D.sqlite_synchronous),
@@ -127,9 +130,50 @@ def parser() -> argparse.ArgumentParser:
     kl = k.add_parser("list", help="list keys (never shows secrets)")
     kr = k.add_parser("revoke", help="revoke a key at once, for every server on this store")
     kr.add_argument("key_id")
-    for sp in (kc, kl, kr):
+    m = sub.add_parser("migrate", help="create or upgrade the store's schema, then exit")
+    for sp in (kc, kl, kr, m):
         sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
+        add_database(sp)
     return p
+
+
+def add_database(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--database",
+        default=_env("DATABASE", _D.database),
+        help="sqlite (file in --data-dir, the default), sqlite:///path, memory, or "
+        "postgresql://user:password@host:port/db (THREADGATE_DATABASE)",
+    )
+    p.add_argument("--pg-pool-min", type=int, default=int(_env("PG_POOL_MIN", _D.pg_pool_min)))
+    p.add_argument(
+        "--pg-pool-max",
+        type=int,
+        default=int(_env("PG_POOL_MAX", _D.pg_pool_max)),
+        help="PostgreSQL connections per process (THREADGATE_PG_POOL_MAX)",
+    )
+    p.add_argument(
+        "--pg-statement-timeout-ms",
+        type=int,
+        default=int(_env("PG_STATEMENT_TIMEOUT_MS", _D.pg_statement_timeout_ms)),
+        help="(THREADGATE_PG_STATEMENT_TIMEOUT_MS)",
+    )
+    p.add_argument(
+        "--pg-connect-timeout",
+        type=float,
+        default=float(_env("PG_CONNECT_TIMEOUT", _D.pg_connect_timeout)),
+        help="seconds (THREADGATE_PG_CONNECT_TIMEOUT)",
+    )
+
+
+def store_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "data_dir": args.data_dir,
+        "database": args.database,
+        "pg_pool_min": args.pg_pool_min,
+        "pg_pool_max": args.pg_pool_max,
+        "pg_statement_timeout_ms": args.pg_statement_timeout_ms,
+        "pg_connect_timeout": args.pg_connect_timeout,
+    }
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -138,8 +182,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         host=args.host,
         rest_port=args.rest_port,
         grpc_port=args.grpc_port,
-        data_dir=args.data_dir,
-        database=args.database,
+        **store_settings(args),  # type: ignore[arg-type]
+        workers=args.workers,
         sqlite_synchronous=args.sqlite_synchronous,
         default_folder=args.default_folder,
         default_ttl_days=args.default_ttl_days,
@@ -159,9 +203,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
-        from adapters.serve import main_serve
+        from adapters.serve import WorkerRole, main_serve
 
-        return main_serve(settings_from(args))
+        worker = None
+        if args.worker_role:
+            index, rest_fd, ready_fd = (int(x) for x in args.worker_role.split(":"))
+            worker = WorkerRole(index=index, rest_fd=rest_fd, ready_fd=ready_fd)
+        raw = list(argv) if argv is not None else sys.argv[1:]
+        return main_serve(settings_from(args), raw, worker)
+    if args.command == "migrate":
+        from adapters.keys_cli import main_migrate
+
+        return main_migrate(args)
     from adapters.keys_cli import main_keys
 
     return main_keys(args)

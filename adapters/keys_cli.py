@@ -6,14 +6,15 @@ import argparse
 import asyncio
 import sys
 
-from adapters.bootstrap import build_core, open_store
+from adapters.bootstrap import StoreError, build_core, open_store
+from adapters.cli import store_settings
 from adapters.settings import Settings
 from core.access import AccessRole
 from core.errors import DomainError
 
 
 async def _run(args: argparse.Namespace) -> int:
-    settings = Settings(data_dir=args.data_dir)
+    settings = Settings(**store_settings(args))  # type: ignore[arg-type]
     store = await open_store(settings)
     try:
         access = build_core(store, settings).access
@@ -51,4 +52,24 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main_keys(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    try:
+        return asyncio.run(_run(args))
+    except StoreError as exc:
+        print(f"threadgate: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _migrate(args: argparse.Namespace) -> None:
+    store = await open_store(Settings(**store_settings(args)))  # type: ignore[arg-type]
+    await store.close()
+
+
+def main_migrate(args: argparse.Namespace) -> int:
+    """Opening a store runs its migrations (under a lock, so replicas may race)."""
+    try:
+        asyncio.run(_migrate(args))
+    except StoreError as exc:
+        print(f"threadgate: {exc}", file=sys.stderr)
+        return 1
+    print("threadgate: schema is up to date")
+    return 0

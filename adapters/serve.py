@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
+from collections.abc import Sequence
 from typing import Any, cast
 
+from attrs import frozen
 from hypercorn.asyncio.run import worker_serve
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
-from adapters.bootstrap import build_core, open_store
+from adapters.bootstrap import StoreError, build_core, open_store, redact_dsn
 from adapters.grpc.server import build_grpc_server, set_serving
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics
 from adapters.rest.app import build_app
@@ -82,19 +86,46 @@ async def watch_health(core: Core, health_servicer: Any, stop: asyncio.Event, ev
             serving = ok
 
 
-async def run(settings: Settings) -> None:
-    config = hypercorn_config(settings)
-    # Bind both ports before serving anything, so a clash fails at once and cleanly.
+@frozen
+class WorkerRole:
+    """Set when this process is one of ``--workers N``: the REST socket it inherits,
+    the pipe it reports readiness on, and its index."""
+
+    index: int
+    rest_fd: int
+    ready_fd: int
+
+
+def bind_rest(config: Config) -> Sockets:
     try:
-        sockets = config.create_sockets()
+        return config.create_sockets()
     except OSError as exc:
         raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
+
+
+def describe_store(settings: Settings) -> str:
+    if settings.database == "memory":
+        return "memory (nothing is kept)"
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        return redact_dsn(settings.database)
+    return str(settings.sqlite_path)
+
+
+async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
+    config = hypercorn_config(settings)
+    # Bind both ports before serving anything, so a clash fails at once and cleanly.
+    if worker is None:
+        sockets = bind_rest(config)
+    else:
+        inherited = socket.socket(fileno=worker.rest_fd)
+        sockets = Sockets(secure_sockets=[], insecure_sockets=[inherited], quic_sockets=[])
     raw_store = await open_store(settings)
     metrics = Metrics()
     store = cast(Store, MeasuredStore(raw_store, metrics))
     try:
         core = build_core(store, settings)
-        await first_key(core, settings)
+        if worker is None:
+            await first_key(core, settings)
         rest_app = build_app(
             core,
             RestOptions(
@@ -111,6 +142,8 @@ async def run(settings: Settings) -> None:
             max_message_bytes=settings.grpc_max_message_bytes,
             allow_anonymous=settings.allow_anonymous,
             metrics=metrics,
+            # workers share the gRPC port on purpose; a lone server must fail on a clash
+            reuse_port=worker is not None,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -131,29 +164,41 @@ async def run(settings: Settings) -> None:
         metrics.watch_sweeper(sweeper.totals)
         sweeping = asyncio.create_task(sweeper.run(stop))
         watching = asyncio.create_task(watch_health(core, health_servicer, stop))
-        where = "memory (nothing is kept)" if settings.database == "memory" else str(settings.sqlite_path)
         rest_port = sockets.insecure_sockets[0].getsockname()[1]
-        print(
-            f"threadgate listening: REST http://{settings.host}:{rest_port}/v1 "
-            f"gRPC {settings.host}:{grpc_port} store {where}",
-            flush=True,
-        )
+        if worker is None:
+            print(
+                f"threadgate listening: REST http://{settings.host}:{rest_port}/v1 "
+                f"gRPC {settings.host}:{grpc_port} store {describe_store(settings)}",
+                flush=True,
+            )
+        else:
+            os.write(worker.ready_fd, b"ready\n")
+            os.close(worker.ready_fd)
         await stop.wait()
         log.info("shutting down: draining in-flight calls")
         await set_serving(health_servicer, False)
         await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace), sweeping, watching)
     finally:
         await raw_store.close()
-    print("threadgate stopped", flush=True)
+    if worker is None:
+        print("threadgate stopped", flush=True)
 
 
-def main_serve(settings: Settings) -> int:
+def setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole | None = None) -> int:
+    setup_logging()
     try:
-        asyncio.run(run(settings))
-    except OSError as exc:
+        if settings.workers > 1 and worker is None:
+            from adapters.workers import supervise
+
+            return supervise(settings, argv)
+        asyncio.run(run(settings, worker))
+    except (OSError, StoreError) as exc:
         print(f"threadgate: {exc}", file=sys.stderr)
         return 1
     return 0

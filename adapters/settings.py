@@ -17,8 +17,16 @@ class Settings:
     rest_port: int = 8080
     grpc_port: int = 50051
     data_dir: Path = Path("data")
-    # "sqlite" (file under data_dir) or "memory" (nothing survives a restart)
+    # "sqlite" (file under data_dir), "sqlite:///path", "memory" (nothing survives a
+    # restart) or "postgresql://user:password@host:port/db"
     database: str = "sqlite"
+    # PostgreSQL connection pool per process, statement timeout and connect timeout
+    pg_pool_min: int = 1
+    pg_pool_max: int = 10
+    pg_statement_timeout_ms: int = 5_000
+    pg_connect_timeout: float = 10.0
+    # processes serving both protocols on the same ports
+    workers: int = 1
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     default_folder: str = "default"
     default_ttl_days: int = 7

@@ -29,13 +29,15 @@ def build_grpc_server(
     max_message_bytes: int = 4 * 1024 * 1024,
     allow_anonymous: bool = False,
     metrics: Metrics | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """A server bound to ``address``; returns it, its health servicer and the bound port."""
     server = grpc.aio.server(
         interceptors=[GrpcObserver(metrics or Metrics())],
         options=[
-            # a second process on the same port must fail, not silently share it
-            ("grpc.so_reuseport", 0),
+            # a second process on the same port must fail, not silently share it,
+            # unless this is one of several --workers sharing the port on purpose
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ],

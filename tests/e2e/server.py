@@ -114,9 +114,11 @@ TEST_FOLDERS = (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_key(data_dir: Path, folders: Sequence[str], role: str = "admin") -> str:
+def create_key(data_dir: Path, folders: Sequence[str], role: str = "admin", database: str = "") -> str:
     """``threadgate keys create`` as an operator runs it; returns the printed token."""
     flags = [arg for folder in folders for arg in ("--folder", folder)]
+    if database:
+        flags += ["--database", database]
     out = subprocess.run(
         [
             sys.executable,
