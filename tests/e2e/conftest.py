@@ -7,6 +7,8 @@ import grpc
 import httpx
 import pytest
 from openai import OpenAI
+from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
+from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
 from tests.e2e.server import Server, running_server
 
@@ -45,6 +47,16 @@ def http(server: Server) -> Iterator[httpx.Client]:
     """Raw HTTP on the REST base URL, with the server's first key."""
     with server.http() as client:
         yield client
+
+
+@pytest.fixture
+def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
+    return ts_grpc.ThreadServiceStub(channel)
+
+
+@pytest.fixture
+def messages(channel: grpc.Channel) -> ms_grpc.MessageServiceStub:
+    return ms_grpc.MessageServiceStub(channel)
 
 
 @pytest.fixture

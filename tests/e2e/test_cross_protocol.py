@@ -13,11 +13,6 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_
 from yandex.cloud.ai.common import common_pb2
 
 
-@pytest.fixture
-def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
-    return ts_grpc.ThreadServiceStub(channel)
-
-
 def test_rest_created_thread_over_grpc(openai: OpenAI, threads: ts_grpc.ThreadServiceStub) -> None:
     made = openai.beta.threads.create(
         metadata={"a": "1"}, tool_resources={"file_search": {"vector_store_ids": ["vs_abc"]}}

@@ -21,47 +21,19 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
 from tests.e2e.conftest import openai_client
+from tests.e2e.messages_wire import content, texts_of
 from tests.e2e.rpc_errors import details_of
 from tests.e2e.server import Server
 
 
 @pytest.fixture
-def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
-    return ts_grpc.ThreadServiceStub(channel)
-
-
-@pytest.fixture
 def rest(server: Server) -> Iterator[httpx.Client]:
-    with rest_client(server) as client:
+    with server.http() as client:
         yield client
-
-
-@pytest.fixture
-def messages(channel: grpc.Channel) -> ms_grpc.MessageServiceStub:
-    return ms_grpc.MessageServiceStub(channel)
-
-
-def content(*texts: str) -> mp.MessageContent:
-    return mp.MessageContent(content=[mp.ContentPart(text=mp.Text(content=t)) for t in texts])
-
-
-def texts_of(message: mp.Message) -> list[str]:
-    return [part.text.content for part in message.content.content]
 
 
 def streamed(messages: ms_grpc.MessageServiceStub, thread_id: str) -> list[mp.Message]:
     return list(messages.List(ms.ListMessagesRequest(thread_id=thread_id)))
-
-
-def rest_client(server: Server) -> httpx.Client:
-    """Raw HTTP on the REST base URL, sending the key the suite's openai client sends."""
-    with openai_client(server) as sdk:
-        key = sdk.api_key
-    return httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"},
-        timeout=30,
-    )
 
 
 def rest_texts(m: Message) -> list[str]:

@@ -14,25 +14,8 @@ from yandex.cloud.ai.assistants.v1.threads import thread_pb2
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from tests.e2e.messages_wire import content, texts_of
 from tests.e2e.rpc_errors import details_of
-
-
-@pytest.fixture
-def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
-    return ts_grpc.ThreadServiceStub(channel)
-
-
-@pytest.fixture
-def messages(channel: grpc.Channel) -> ms_grpc.MessageServiceStub:
-    return ms_grpc.MessageServiceStub(channel)
-
-
-def content(*texts: str) -> mp.MessageContent:
-    return mp.MessageContent(content=[mp.ContentPart(text=mp.Text(content=t)) for t in texts])
-
-
-def texts_of(message: mp.Message) -> list[str]:
-    return [part.text.content for part in message.content.content]
 
 
 def new_thread(threads: ts_grpc.ThreadServiceStub, **fields: object) -> thread_pb2.Thread:

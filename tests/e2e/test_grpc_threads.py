@@ -21,11 +21,6 @@ SLA = common_pb2.ExpirationConfig.SINCE_LAST_ACTIVE
 STATIC = common_pb2.ExpirationConfig.STATIC
 
 
-@pytest.fixture
-def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
-    return ts_grpc.ThreadServiceStub(channel)
-
-
 def test_create_fills_defaults_like_the_real_server(threads: ts_grpc.ThreadServiceStub) -> None:
     t = threads.Create(ts.CreateThreadRequest(folder_id="b1gfolder", name="n", labels={"k": "v"}))
     assert t.id and t.folder_id == "b1gfolder" and t.name == "n" and dict(t.labels) == {"k": "v"}

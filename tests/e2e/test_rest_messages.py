@@ -61,17 +61,6 @@ class Written:
     text_of: dict[str, str]  # id -> text, for every message written one at a time
 
 
-def rest_client(server: Server) -> httpx.Client:
-    """Raw HTTP on the REST base URL, sending the key the suite's openai client sends."""
-    with openai_client(server) as sdk:
-        key = sdk.api_key
-    return httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"},
-        timeout=30,
-    )
-
-
 def text(i: int, prefix: str) -> str:
     return f"{prefix} {i}"
 
@@ -136,7 +125,7 @@ def asc_ids(server: Server, written: Written) -> list[str]:
     ids: list[str] = []
     texts: list[str] = []
     params: dict[str, Any] = {"order": "asc", "limit": 100}
-    with rest_client(server) as http:
+    with server.http() as http:
         while True:
             body = http.get(f"/threads/{written.thread_id}/messages", params=params).json()
             ids += [m["id"] for m in body["data"]]
@@ -150,7 +139,7 @@ def asc_ids(server: Server, written: Written) -> list[str]:
 
 @pytest.fixture
 def http(server: Server) -> Iterator[httpx.Client]:
-    with rest_client(server) as client:
+    with server.http() as client:
         yield client
 
 
