@@ -97,10 +97,15 @@ class WorkerRole:
 
 
 def bind_rest(config: Config) -> Sockets:
+    """Bind and listen at once, so clients that connect before Hypercorn's accept loop
+    runs wait in the backlog instead of being refused."""
     try:
-        return config.create_sockets()
+        sockets = config.create_sockets()
+        for sock in sockets.insecure_sockets:
+            sock.listen(config.backlog)
     except OSError as exc:
         raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
+    return sockets
 
 
 def describe_store(settings: Settings) -> str:

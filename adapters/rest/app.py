@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from adapters.observability import ASGIApp, Metrics, RequestObserver
 from adapters.rest.endpoints import BadRequest, Endpoints, RestOptions
@@ -36,8 +36,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
     if exc.status_code == 405:
-        return error_response(405, f"Method not allowed ({request.method} {request.url.path})")
+        return error_response(
+            405,
+            f"Method not allowed ({request.method} {request.url.path})",
+            headers={"allow": ", ".join(allowed_methods(request))},
+        )
     return error_response(exc.status_code, str(exc.detail))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        for method in getattr(route, "methods", None) or ():
+            match, _ = route.matches({**request.scope, "method": method})
+            if match is Match.FULL:
+                methods.add(method)
+    return sorted(methods)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:

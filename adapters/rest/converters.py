@@ -7,9 +7,10 @@ output is built from core values by unstructure hooks registered here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
@@ -88,6 +89,10 @@ def _literal(value: object, cl: Any) -> object:
     return value
 
 
+def _is_list(t: Any) -> bool:
+    return get_origin(t) is list
+
+
 def make_converter() -> cattrs.Converter:
     c = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     # leaf hooks first: factories capture them
@@ -96,6 +101,19 @@ def make_converter() -> cattrs.Converter:
     c.register_structure_hook(int, _strict(int, "an integer"))
     c.register_structure_hook_func(lambda t: t is object, lambda v, _: v)
     c.register_structure_hook_func(lambda t: getattr(t, "__origin__", None) is Literal, _literal)
+
+    def strict_list(cl: Any) -> Callable[[object, Any], list[Any]]:
+        """JSON arrays only: cattrs would otherwise turn "abc" into ["a", "b", "c"]."""
+        inner = list_structure_factory(cl, c)
+
+        def hook(value: object, t: Any) -> list[Any]:
+            if not isinstance(value, list):
+                raise WireTypeError("an array", value)
+            return inner(value, t)  # type: ignore[no-any-return]
+
+        return hook
+
+    c.register_structure_hook_factory(_is_list, strict_list)
 
     def mapping(value: object, cl: Any) -> dict[str, str]:
         if value is None:

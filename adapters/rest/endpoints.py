@@ -34,7 +34,7 @@ from core.threads import UPDATABLE_FIELDS, NewThread, ThreadUpdate
 T = TypeVar("T")
 
 OPENAPI_JSON = (Path(__file__).parent / "openapi.json").read_bytes()
-_ID_SHAPE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 _INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
 
 
@@ -183,7 +183,7 @@ class Endpoints:
     @staticmethod
     def _id(request: Request, name: str, prefix: str) -> str:
         value = str(request.path_params[name])
-        if not value.startswith(prefix) or not _ID_SHAPE.match(value):
+        if not value.startswith(prefix) or not _ID_SHAPE.fullmatch(value):
             raise BadRequest(
                 f"Invalid '{name}': '{value}'. Expected an ID that begins with '{prefix.rstrip('_')}'.",
                 param=name,

@@ -1,0 +1,136 @@
+"""The OpenAPI document the server serves is the checked-in file, and documents every route."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.routing import Route
+
+from adapters.rest.app import build_app
+from adapters.storage.memory import InMemoryStore
+from core.clock import RandomIds, SystemClock
+from core.services import Core
+from tests.e2e.server import ROOT, Server
+
+OPENAPI_FILE = ROOT / "adapters" / "rest" / "openapi.json"
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def document() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(OPENAPI_FILE.read_bytes())
+    return data
+
+
+def starlette_routes(app: Any) -> list[Route]:
+    """The routes of the Starlette app, under whatever middleware wraps it."""
+    seen = 0
+    while not hasattr(app, "routes"):
+        inner = getattr(app, "app", None) or getattr(app, "_app", None)
+        assert inner is not None and seen < 10, f"cannot find the Starlette app inside {app!r}"
+        app, seen = inner, seen + 1
+    routes = list(app.routes)
+    assert all(isinstance(r, Route) for r in routes), routes
+    return routes
+
+
+def app_operations() -> set[tuple[str, str]]:
+    clock = SystemClock()
+    core = Core(InMemoryStore(), clock, RandomIds())
+    operations = set()
+    for route in starlette_routes(build_app(core)):
+        assert route.methods, route.path
+        operations |= {(m.upper(), route.path) for m in route.methods if m.upper() != "HEAD"}
+    return operations
+
+
+def documented_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def get_soon(url: str, timeout: float = 15) -> httpx.Response:
+    """GET, retrying refused connections: ``serve`` says "listening" a moment before it listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=30)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_served_document_is_the_checked_in_file(server: Server) -> None:
+    root = server.base_url.removesuffix("/v1")
+    response = get_soon(f"{root}/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == "application/json"
+    assert response.content == OPENAPI_FILE.read_bytes()
+    assert response.json() == document()
+
+
+def test_document_is_openapi_3_1() -> None:
+    doc = document()
+    assert doc["openapi"].startswith("3.1.")
+    operation_ids = [
+        op["operationId"]
+        for item in doc["paths"].values()
+        for method, op in item.items()
+        if method in HTTP_METHODS
+    ]
+    assert len(operation_ids) == len(set(operation_ids)), operation_ids
+
+
+def test_every_route_is_documented_and_every_documented_operation_exists() -> None:
+    routes = app_operations()
+    documented = documented_operations(document())
+    assert routes - documented == set(), "routes missing from adapters/rest/openapi.json"
+    assert documented - routes == set(), "documented operations the app does not serve"
+
+
+def test_v1_operations_need_the_key_and_the_beta_header() -> None:
+    doc = document()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            refs = [p.get("$ref") for p in op.get("parameters", [])]
+            if path.startswith("/v1/"):
+                assert op["security"] == [{"bearer": []}], (method, path)
+                assert "#/components/parameters/OpenAIBeta" in refs, (method, path)
+            else:
+                assert op["security"] == [], (method, path)
+
+
+def test_links_name_existing_operations() -> None:
+    doc = document()
+    operations = {
+        op["operationId"]: op
+        for item in doc["paths"].values()
+        for method, op in item.items()
+        if method in HTTP_METHODS
+    }
+    path_params_of = {}
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                path_params_of[op["operationId"]] = {
+                    part[1:-1] for part in Path(path).parts if part.startswith("{")
+                }
+    links = 0
+    for op in operations.values():
+        for response in op["responses"].values():
+            for link in response.get("links", {}).values():
+                links += 1
+                target = link["operationId"]
+                assert target in operations, target
+                assert path_params_of[target] <= set(link["parameters"]), link
+    assert links >= 8

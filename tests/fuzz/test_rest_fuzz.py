@@ -1,0 +1,218 @@
+"""Fuzz the REST API of a running threadgate with schemathesis, from the /openapi.json it serves.
+
+Every operation is fuzzed on its own (schemathesis' examples, coverage and
+fuzzing phases, positive and negative data), then as chains that follow the
+document's links (create a thread, then read, change, list and delete it and its
+messages). No answer may be a 5xx, and every answer with a documented status must
+match the documented schema, content type and headers. Afterwards the server must
+still serve, and its SQLite store must hang together. The tests run in file order:
+the last one checks what the others left. One server per module (conftest.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from contextlib import closing
+from typing import Any
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
+from schemathesis import Case
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from adapters.storage.rows import MESSAGE_COLUMNS, THREAD_COLUMNS, message_from_row, thread_from_row
+from core.validation import check_labels
+from tests.e2e.server import Server
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+# Linked chains: up to STATEFUL_SCENARIOS scenarios of up to STATEFUL_STEPS calls, run in
+# batches of STATEFUL_BATCH until STATEFUL_SECONDS have passed.
+STATEFUL_STEPS = 10
+STATEFUL_SCENARIOS = 150
+STATEFUL_BATCH = 25
+STATEFUL_SECONDS = 45.0
+THREAD_LINK_TARGETS = {
+    "GET /v1/threads/{thread_id}",
+    "POST /v1/threads/{thread_id}",
+    "DELETE /v1/threads/{thread_id}",
+    "POST /v1/threads/{thread_id}/messages",
+    "GET /v1/threads/{thread_id}/messages",
+}
+MESSAGE_LINK_TARGETS = {
+    "GET /v1/threads/{thread_id}/messages/{message_id}",
+    "POST /v1/threads/{thread_id}/messages/{message_id}",
+    "DELETE /v1/threads/{thread_id}/messages/{message_id}",
+}
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation(case: Case) -> None:
+    case.call_and_validate()
+
+
+def test_linked_operations(api_schema: OpenApiSchema) -> None:
+    """Chains along the document's links: create -> get / modify / list / delete, with real ids.
+
+    What a step can draw depends on what the server answered before, so Hypothesis
+    sometimes stops a run with FlakyStrategyDefinition ("data generation behaved
+    differently"); schemathesis' own runner ends its stateful phase there too. Here a
+    stopped run is started again (with new random choices) until enough scenarios
+    ran. Check failures are recorded as they happen, so a stop can never hide one.
+    """
+    failures: list[str] = []
+    scenarios = 0
+    answers: Counter[tuple[str, int]] = Counter()
+
+    class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
+        def after_call(self, response: Any, case: Case) -> None:
+            answers[case.operation.label, response.status_code] += 1
+            super().after_call(response, case)
+
+        def validate_response(self, response: Any, case: Case, *args: Any, **kwargs: Any) -> None:
+            try:
+                super().validate_response(response, case, *args, **kwargs)
+            except FailureGroup as exc:
+                failures.append(
+                    f"{exc}\n{case.as_curl_command()}\n-> {response.status_code} {response.text[:2000]}"
+                )
+                raise
+
+        def teardown(self) -> None:
+            nonlocal scenarios
+            scenarios += 1
+            super().teardown()
+
+    deadline = time.monotonic() + STATEFUL_SECONDS
+    stops = 0
+    while scenarios < STATEFUL_SCENARIOS and time.monotonic() < deadline and not failures:
+        try:
+            Workflow.run(
+                settings=settings(
+                    max_examples=min(STATEFUL_BATCH, STATEFUL_SCENARIOS - scenarios),
+                    stateful_step_count=STATEFUL_STEPS,
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+        except FlakyStrategyDefinition:
+            stops += 1
+    assert not failures, "\n\n".join(failures)
+    assert scenarios >= STATEFUL_BATCH, f"only {scenarios} scenarios ran ({stops} stopped runs)"
+    # The links were followed: operations succeeded on ids the server made.
+    seen = "\n".join(f"{label} -> {status}: {n}" for (label, status), n in sorted(answers.items()))
+    succeeded = {label for (label, status) in answers if status == 200}
+    missing = THREAD_LINK_TARGETS - succeeded
+    assert not missing, f"never a 200: {sorted(missing)}\n{seen}"
+    assert MESSAGE_LINK_TARGETS & succeeded, f"no message operation answered 200:\n{seen}"
+
+
+# -- afterwards ---------------------------------------------------------------------------------
+
+
+def test_server_still_serves(rest_server: Server, rest_root: str) -> None:
+    assert httpx.get(f"{rest_root}/health", timeout=10).json() == {"status": "ok"}
+    assert httpx.get(f"{rest_root}/ready", timeout=10).json() == {"status": "ready"}
+    with rest_server.http() as http:
+        created = http.post(
+            "/threads",
+            json={"messages": [{"role": "user", "content": "still here"}], "metadata": {"k": "v"}},
+        )
+        assert created.status_code == 200, created.text
+        thread = created.json()
+        got = http.get(f"/threads/{thread['id']}")
+        assert got.status_code == 200, got.text
+        assert got.json() == thread
+        listed = http.get(f"/threads/{thread['id']}/messages")
+        assert listed.status_code == 200, listed.text
+        assert [m["content"][0]["text"]["value"] for m in listed.json()["data"]] == ["still here"]
+        assert http.delete(f"/threads/{thread['id']}").json()["deleted"] is True
+    assert "Traceback" not in rest_server.log(), rest_server.log()
+
+
+def read_store(server: Server) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Thread rows (with next_seq, message_count), message rows (with seq), tombstones; read-only."""
+    path = server.data_dir / "threadgate.db"
+    assert path.exists(), path
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        threads = db.execute(f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads").fetchall()
+        messages = db.execute(f"SELECT {MESSAGE_COLUMNS}, seq FROM messages").fetchall()
+        tombstones = db.execute("SELECT thread_id, id, seq FROM message_tombstones").fetchall()
+    return threads, messages, tombstones
+
+
+def test_store_is_consistent(rest_server: Server) -> None:
+    threads, messages, tombstones = read_store(rest_server)
+    assert threads, "the fuzzing created no thread at all: did it reach the server?"
+    problems: list[str] = []
+    next_seq: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for row in threads:
+        try:
+            thread = thread_from_row(row[:16])
+            check_labels(thread.labels)
+        except Exception as exc:
+            problems.append(f"thread row {row[0]!r} does not parse or breaks a rule: {exc!r}")
+            continue
+        next_seq[thread.id], count[thread.id] = row[16], row[17]
+    rows_per_thread: Counter[str] = Counter()
+    max_seq: dict[str, int] = {}
+    for row in messages:
+        seq = row[5]
+        try:
+            message = message_from_row(row[:5])
+            check_labels(message.labels)
+        except Exception as exc:
+            problems.append(f"message row {row[0]!r} does not parse or breaks a rule: {exc!r}")
+            continue
+        if message.thread_id not in next_seq:
+            problems.append(f"message {message.id} belongs to no thread ({message.thread_id})")
+            continue
+        rows_per_thread[message.thread_id] += 1
+        max_seq[message.thread_id] = max(seq, max_seq.get(message.thread_id, 0))
+    for thread_id, _, seq in tombstones:
+        if thread_id in next_seq:
+            max_seq[thread_id] = max(seq, max_seq.get(thread_id, 0))
+    for thread_id, stored in count.items():
+        if stored != rows_per_thread[thread_id]:
+            problems.append(
+                f"thread {thread_id}: message_count {stored}, but {rows_per_thread[thread_id]} messages"
+            )
+        if next_seq[thread_id] <= max_seq.get(thread_id, 0):
+            problems.append(f"thread {thread_id}: next_seq {next_seq[thread_id]} <= seq {max_seq[thread_id]}")
+    assert not problems, "\n".join(problems[:50])
+
+
+def test_every_stored_thread_reads_back_over_rest(rest_server: Server) -> None:
+    """What the store holds is what REST shows: each thread, and exactly its messages."""
+    threads, messages, _ = read_store(rest_server)
+    ids_of: dict[str, set[str]] = {row[0]: set() for row in threads}
+    for row in messages:
+        ids_of[row[1]].add(row[0])
+    with rest_server.http() as http:
+        for thread_id, message_ids in ids_of.items():
+            got = http.get(f"/threads/{thread_id}")
+            assert got.status_code == 200, (thread_id, got.text)
+            seen: list[str] = []
+            after: str | None = None
+            while True:
+                page = http.get(
+                    f"/threads/{thread_id}/messages",
+                    params={"limit": 100, "order": "asc", **({"after": after} if after else {})},
+                )
+                assert page.status_code == 200, (thread_id, page.text)
+                body = page.json()
+                seen += [m["id"] for m in body["data"]]
+                if not body["has_more"]:
+                    break
+                after = body["last_id"]
+            assert len(seen) == len(set(seen)), thread_id
+            assert set(seen) == message_ids, thread_id
