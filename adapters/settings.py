@@ -40,7 +40,7 @@ class Settings:
     grpc_max_message_bytes: int = 4 * 1024 * 1024
     # how often expired threads are deleted for good, and how many rows per transaction
     sweep_interval: float = 60.0
-    sweep_batch_rows: int = 2_000
+    sweep_batch_rows: int = 500
     # a retried create with the same idempotency key returns the first result for this long
     idempotency_window: timedelta = timedelta(hours=24)
     # refuse REST calls without "OpenAI-Beta: assistants=v2", as OpenAI did

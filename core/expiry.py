@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from attrs import define, frozen
@@ -26,7 +27,10 @@ log = logging.getLogger("threadgate.sweeper")
 class SweepSettings:
     interval_seconds: float = 60.0
     # rows (messages + threads) one transaction may delete
-    batch_rows: int = 2_000
+    batch_rows: int = 500
+    # after each batch the sweeper rests as long as the batch took (capped), so it uses
+    # at most about half of the store's time while requests are waiting
+    max_rest_seconds: float = 0.05
     # idempotency records older than this are dropped
     idempotency_window: timedelta = timedelta(hours=24)
 
@@ -50,7 +54,9 @@ class ExpirySweeper:
         now = self._clock.now()
         threads = messages = 0
         while True:
+            started = time.perf_counter()
             batch = await self._store.delete_expired(now, max_rows=self._settings.batch_rows)
+            took = time.perf_counter() - started
             threads += batch.threads
             messages += batch.messages
             self.totals.threads += batch.threads
@@ -59,7 +65,8 @@ class ExpirySweeper:
             if not batch.more:
                 await self._store.forget_idempotency(now - self._settings.idempotency_window)
                 return SweepResult(threads=threads, messages=messages, more=False)
-            await asyncio.sleep(0)  # let requests in between batches
+            # let requests in between batches: rest as long as the batch took
+            await asyncio.sleep(min(took, self._settings.max_rest_seconds))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep at once, then every ``interval_seconds``, until ``stop`` is set.
