@@ -16,11 +16,16 @@ class DomainError(Exception):
         self.message = message
 
 
+def shorten(text: str, limit: int = 128) -> str:
+    """Echo a client's value in a message without echoing a megabyte of it."""
+    return text if len(text) <= limit else f"{text[: limit // 2]}…({len(text)} characters)"
+
+
 class NotFound(DomainError):
     """The resource does not exist, has expired, or the caller may not see it."""
 
     def __init__(self, resource: str, resource_id: str) -> None:
-        super().__init__(f"No {resource} found with id '{resource_id}'.")
+        super().__init__(f"No {resource} found with id '{shorten(resource_id)}'.")
         self.resource = resource
         self.resource_id = resource_id
 

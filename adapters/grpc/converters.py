@@ -110,7 +110,9 @@ def tools_from_pb(tools: Iterable[tools_pb2.Tool]) -> tuple[Tool, ...]:
 def tool_to_pb(tool: Tool) -> tools_pb2.Tool:
     pb = tools_pb2.Tool()
     if tool.kind in _TOOL_KINDS:
-        json_format.ParseDict(tool.spec, getattr(pb, tool.kind), ignore_unknown_fields=True)
+        part = getattr(pb, tool.kind)
+        part.SetInParent()  # an empty tool (no settings) still names its kind
+        json_format.ParseDict(tool.spec, part, ignore_unknown_fields=True)
     return pb
 
 

@@ -50,18 +50,33 @@ def grpc_field(field: str) -> str:
 
 
 def invalid_argument_status(field: str, message: str) -> status_pb2.Status:
-    violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+    violation = error_details_pb2.BadRequest.FieldViolation(field=_cap(field), description=_cap(message))
     return status_pb2.Status(
         code=code_pb2.INVALID_ARGUMENT,
-        message=message,
+        message=_cap(message),
         details=[_pack(error_details_pb2.BadRequest(field_violations=[violation]))],
     )
 
 
+# Everything in an error travels in trailing metadata, which clients cap (16 KiB by
+# default): never echo more than this much of anything a client sent.
+MAX_TEXT = 1024
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 30] + f"…({len(text)} characters)"
+
+
 def to_status(exc: DomainError) -> status_pb2.Status:
+    status = _to_status(exc)
+    status.message = _cap(status.message)
+    return status
+
+
+def _to_status(exc: DomainError) -> status_pb2.Status:
     if isinstance(exc, NotFound):
         info = error_details_pb2.ResourceInfo(
-            resource_type=exc.resource, resource_name=exc.resource_id, description=exc.message
+            resource_type=exc.resource, resource_name=_cap(exc.resource_id), description=_cap(exc.message)
         )
         return status_pb2.Status(code=code_pb2.NOT_FOUND, message=exc.message, details=[_pack(info)])
     if isinstance(exc, InvalidArgument):

@@ -190,3 +190,23 @@ def test_status_details_are_google_rpc(threads: ts_grpc.ThreadServiceStub) -> No
     status = rpc_status.from_call(info.value)  # type: ignore[arg-type]
     assert status is not None and status.code == grpc.StatusCode.NOT_FOUND.value[0]
     assert status.message == "No thread found with id 'thread_missing'."
+
+
+def test_an_empty_tool_keeps_its_kind(threads: ts_grpc.ThreadServiceStub) -> None:
+    from yandex.cloud.ai.assistants.v1 import common_pb2 as tools_pb2
+
+    empty = tools_pb2.Tool(search_index=tools_pb2.SearchIndexTool())
+    t = threads.Create(ts.CreateThreadRequest(folder_id="f", tools=[empty]))
+    assert [tool.WhichOneof("ToolType") for tool in t.tools] == ["search_index"]
+
+
+def test_errors_never_echo_a_huge_value(threads: ts_grpc.ThreadServiceStub) -> None:
+    """Error details travel in trailers that clients cap at 16 KiB: a 100,000-character id
+    must still come back as NOT_FOUND, not as a broken stream."""
+    with pytest.raises(grpc.RpcError) as info:
+        threads.Get(ts.GetThreadRequest(thread_id="t" * 100_000))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert len(info.value.details() or "") < 2_000
+    with pytest.raises(grpc.RpcError) as info:
+        threads.Create(ts.CreateThreadRequest(folder_id="f", labels={"k" * 50_000: "v"}))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
