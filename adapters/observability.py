@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from adapters.grpc.errors import Undecodable, abort_with, invalid_argument_status
 from core.expiry import SweepTotals
 
 request_log = logging.getLogger("threadgate.request")
@@ -219,15 +220,22 @@ class GrpcObserver(grpc.aio.ServerInterceptor):
         request_id = request_id_from(_metadata(handler_call_details, "x-client-request-id"))
         observe = self._finish
 
-        async def begin(context: grpc.aio.ServicerContext[Any, Any]) -> float:
+        async def begin(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> float:
             await context.send_initial_metadata((("x-request-id", request_id),))
-            return time.perf_counter()
+            start = time.perf_counter()
+            if isinstance(request, Undecodable):
+                # bytes that are not the request message: INVALID_ARGUMENT (grpcio's own
+                # handling of a failing deserializer would answer UNKNOWN with a traceback)
+                observe(method, request_id, context, start, "INVALID_ARGUMENT")
+                undecodable = invalid_argument_status("request", "The request could not be decoded.")
+                await abort_with(context, undecodable)
+            return start
 
         if handler.unary_unary:
             inner: Any = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                start = await begin(context)
+                start = await begin(request, context)
                 try:
                     return await inner(request, context)
                 finally:
@@ -242,7 +250,7 @@ class GrpcObserver(grpc.aio.ServerInterceptor):
             async def streaming(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                start = await begin(context)
+                start = await begin(request, context)
                 try:
                     async for item in inner_stream(request, context):
                         yield item
@@ -255,11 +263,17 @@ class GrpcObserver(grpc.aio.ServerInterceptor):
         return handler
 
     def _finish(
-        self, method: str, request_id: str, context: grpc.aio.ServicerContext[Any, Any], start: float
+        self,
+        method: str,
+        request_id: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        start: float,
+        outcome: str | None = None,
     ) -> None:
         elapsed = time.perf_counter() - start
-        code = context.code()
-        outcome = "OK" if code is None else getattr(code, "name", str(code))
+        if outcome is None:
+            code = context.code()
+            outcome = "OK" if code is None else getattr(code, "name", str(code))
         self._metrics.observe("grpc", method, outcome, elapsed)
         log_request(
             {

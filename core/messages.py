@@ -9,7 +9,7 @@ from attrs import evolve, field, frozen
 
 from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
-from core.errors import InvalidArgument, NotFound
+from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.model import (
     Attachment,
     Author,
@@ -133,6 +133,10 @@ class MessageService:
             )
         for i, new in enumerate(requests):
             self.check(new, f"messages[{i}].")
+        if len(requests) > self._max_messages:
+            raise ResourceExhausted(
+                f"The thread can hold at most {self._max_messages} messages.", "messages_per_thread"
+            )
 
     async def create(
         self, thread_id: str, new: NewMessage, caller: Principal, idempotency: Idempotency | None = None

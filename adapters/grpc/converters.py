@@ -102,7 +102,14 @@ def tools_from_pb(tools: Iterable[tools_pb2.Tool]) -> tuple[Tool, ...]:
                 "A tool needs one of 'search_index', 'function' or 'gen_search'.",
                 "invalid_value",
             )
-        spec = json_format.MessageToDict(getattr(tool, kind), preserving_proto_field_name=True)
+        try:
+            spec = json_format.MessageToDict(getattr(tool, kind), preserving_proto_field_name=True)
+        except json_format.SerializeToJsonError:
+            raise InvalidArgument(
+                f"tools[{i}]",
+                "A tool's settings must be plain JSON data (no NaN or infinite numbers).",
+                "invalid_value",
+            ) from None
         result.append(Tool(kind=kind, spec=spec))
     return tuple(result)
 

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -29,6 +30,27 @@ from core.errors import (
 )
 
 log = logging.getLogger("threadgate.grpc")
+
+
+class Undecodable:
+    """What a request that is not valid protobuf deserializes to (see ``tolerant``)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """A request deserializer that never raises: grpcio turns a raising deserializer into
+    UNKNOWN with a logged traceback; the observer answers Undecodable with INVALID_ARGUMENT."""
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except DecodeError as exc:
+            return Undecodable(str(exc))
+
+    return deserialize
+
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
+    message_pb2,
     message_service_pb2,
-    message_service_pb2_grpc,
+    thread_pb2,
     thread_service_pb2,
-    thread_service_pb2_grpc,
 )
+from adapters.grpc.errors import tolerant
 from adapters.grpc.servicers import Authenticator, MessageServiceServicer, ThreadServiceServicer
 from adapters.observability import GrpcObserver, Metrics
 from core.services import Core
@@ -20,6 +23,46 @@ SERVICE_NAMES = (
     thread_service_pb2.DESCRIPTOR.services_by_name["ThreadService"].full_name,
     message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
 )
+
+
+def _unary(behavior: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
+    return grpc.unary_unary_rpc_method_handler(
+        behavior,
+        request_deserializer=tolerant(request.FromString),
+        response_serializer=response.SerializeToString,
+    )
+
+
+def service_handlers(
+    threads: ThreadServiceServicer, messages: MessageServiceServicer
+) -> tuple[grpc.GenericRpcHandler, ...]:
+    """Both services, as the generated add_*_to_server would register them, but with
+    request deserializers that never raise (bad bytes must be INVALID_ARGUMENT)."""
+    ts, ms, t, m = thread_service_pb2, message_service_pb2, thread_pb2, message_pb2
+    return (
+        grpc.method_handlers_generic_handler(
+            SERVICE_NAMES[0],
+            {
+                "Create": _unary(threads.Create, ts.CreateThreadRequest, t.Thread),
+                "Get": _unary(threads.Get, ts.GetThreadRequest, t.Thread),
+                "Update": _unary(threads.Update, ts.UpdateThreadRequest, t.Thread),
+                "Delete": _unary(threads.Delete, ts.DeleteThreadRequest, ts.DeleteThreadResponse),
+                "List": _unary(threads.List, ts.ListThreadsRequest, ts.ListThreadsResponse),
+            },
+        ),
+        grpc.method_handlers_generic_handler(
+            SERVICE_NAMES[1],
+            {
+                "Create": _unary(messages.Create, ms.CreateMessageRequest, m.Message),
+                "Get": _unary(messages.Get, ms.GetMessageRequest, m.Message),
+                "List": grpc.unary_stream_rpc_method_handler(
+                    messages.List,
+                    request_deserializer=tolerant(ms.ListMessagesRequest.FromString),
+                    response_serializer=m.Message.SerializeToString,
+                ),
+            },
+        ),
+    )
 
 
 def build_grpc_server(
@@ -43,8 +86,9 @@ def build_grpc_server(
         ],
     )
     auth = Authenticator(core, allow_anonymous)
-    thread_service_pb2_grpc.add_ThreadServiceServicer_to_server(ThreadServiceServicer(core, auth), server)
-    message_service_pb2_grpc.add_MessageServiceServicer_to_server(MessageServiceServicer(core, auth), server)
+    server.add_generic_rpc_handlers(
+        service_handlers(ThreadServiceServicer(core, auth), MessageServiceServicer(core, auth))
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
