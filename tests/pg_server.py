@@ -1,6 +1,6 @@
 """A throw-away PostgreSQL server on 127.0.0.1 for the tests, started and stopped by them.
 
-``scripts/ensure-postgres`` (run by ``make test``) installs the binaries when a
+``scripts/ensure-test-deps`` (run by ``make test``) installs the binaries when a
 machine has none; this module never skips: without binaries it fails loudly.
 """
 
@@ -25,7 +25,7 @@ def _bin_dir() -> Path:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).parent
-    raise RuntimeError("PostgreSQL is not installed: run scripts/ensure-postgres (make test does)")
+    raise RuntimeError("PostgreSQL is not installed: run scripts/ensure-test-deps (make test does)")
 
 
 def _free_port() -> int:
