@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from adapters.settings import Settings
 from adapters.storage.memory import InMemoryStore
+from adapters.storage.rows import SchemaTooNew
 from adapters.storage.sqlite import SqliteStore
 from core.clock import RandomIds, SystemClock
 from core.ports import Store
@@ -28,6 +29,13 @@ def redact_dsn(dsn: str) -> str:
 
 
 async def open_store(settings: Settings) -> Store:
+    try:
+        return await _open_store(settings)
+    except SchemaTooNew as exc:
+        raise StoreError(str(exc)) from exc
+
+
+async def _open_store(settings: Settings) -> Store:
     """``sqlite`` (file under the data folder), ``sqlite:///path``, ``memory`` or
     ``postgresql://…`` (also ``postgres://``)."""
     db = settings.database

@@ -31,47 +31,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters.storage.postgres_schema import migrate
+from adapters.storage.rows import THREAD_COLUMNS
 from bench import machine
 from bench.servers import system_cpu_seconds
 from tests.pg_server import postgres_server
 
-SCHEMA = """
-CREATE TABLE threads (
-    id TEXT PRIMARY KEY,
-    folder_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL,
-    default_author_id TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_us BIGINT NOT NULL,
-    updated_by TEXT NOT NULL,
-    updated_us BIGINT NOT NULL,
-    last_active_us BIGINT NOT NULL,
-    policy TEXT NOT NULL,
-    ttl_days INTEGER NOT NULL,
-    expires_us BIGINT NOT NULL,
-    labels TEXT NOT NULL,
-    tools TEXT NOT NULL,
-    ci_file_ids TEXT,
-    next_seq BIGINT NOT NULL DEFAULT 1,
-    message_count BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX threads_by_folder ON threads (folder_id, created_us DESC, id DESC);
-CREATE TABLE messages (
-    thread_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    id TEXT NOT NULL UNIQUE,
-    created_us BIGINT NOT NULL,
-    run_id TEXT,
-    body TEXT NOT NULL,
-    PRIMARY KEY (thread_id, seq)
-);
-"""
-
-COLUMNS = (
-    "id, folder_id, name, description, default_author_id, created_by, created_us, "
-    "updated_by, updated_us, last_active_us, policy, ttl_days, expires_us, labels, tools, ci_file_ids"
-)
+COLUMNS = THREAD_COLUMNS
 INSERT_THREAD = f"INSERT INTO threads ({COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 17))})"
 SELECT_THREAD = f"SELECT {COLUMNS} FROM threads WHERE id = $1"
 PAGE = (
@@ -192,7 +158,7 @@ async def _setup(dsn: str) -> None:
 
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(SCHEMA)
+        await migrate(conn)  # threadgate's own schema
         await conn.executemany(
             "INSERT INTO threads (id, folder_id, name, description, default_author_id, created_by, "
             "created_us, updated_by, updated_us, last_active_us, policy, ttl_days, expires_us, labels, "

@@ -173,9 +173,3 @@ class AccessService:
     async def revoke(self, key_id: str) -> None:
         if not await self._keys.revoke_key(key_id, self._clock.now()):
             raise NotFound("key", key_id)
-
-
-def redact(token: str) -> str:
-    """A key as it may appear in a log line: its id, never its secret."""
-    parts = split_token(token)
-    return parts[0] if parts else "<malformed key>"

@@ -15,6 +15,7 @@ from core.errors import InvalidArgument, NotFound
 from core.messages import MessageService, NewMessage
 from core.model import ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
 from core.ports import Idempotency, ThreadPosition, ThreadStore
+from core.tools import with_file_search_ids
 from core.validation import (
     MAX_AUTHOR_ID,
     MAX_DESCRIPTION,
@@ -69,6 +70,8 @@ UPDATABLE_FIELDS = frozenset(
         "expiration_config.expiration_policy",
         "tools",
         "code_interpreter_file_ids",
+        # OpenAI's view of the tools: the first search_index tool's ids (core/tools.py)
+        "file_search_ids",
     }
 )
 
@@ -87,6 +90,7 @@ class ThreadUpdate:
     expiration: ExpirationInput = ExpirationInput()
     tools: tuple[Tool, ...] | None = None
     code_interpreter_file_ids: tuple[str, ...] | None = None
+    file_search_ids: tuple[str, ...] | None = None
 
 
 @frozen
@@ -205,6 +209,11 @@ class ThreadService:
             changed = evolve(changed, expiration=ExpirationConfig(policy=policy, ttl_days=ttl))
         if "tools" in f:
             changed = evolve(changed, tools=update.tools or ())
+        if "file_search_ids" in f:
+            # applied to the tools as stored now, inside the update's transaction
+            changed = evolve(
+                changed, tools=with_file_search_ids(changed.tools, update.file_search_ids or None)
+            )
         if "code_interpreter_file_ids" in f:
             changed = evolve(changed, code_interpreter_file_ids=update.code_interpreter_file_ids)
         return evolve(changed, updated_by=caller.subject_id, updated_at=now)

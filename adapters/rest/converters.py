@@ -30,7 +30,7 @@ from core.model import (
     TextPart,
     Thread,
 )
-from core.tools import file_search_ids, with_file_search_ids
+from core.tools import file_search_ids
 
 T = TypeVar("T")
 
@@ -227,12 +227,10 @@ def file_ids_of(resources: wire.ToolResources | None) -> tuple[str, ...] | None:
     return tuple(resources.code_interpreter.file_ids or ())
 
 
-def tools_with_resources(
-    thread_tools: tuple[Any, ...], resources: wire.ToolResources | None
-) -> tuple[Any, ...]:
+def file_search_ids_of(resources: wire.ToolResources | None) -> tuple[str, ...] | None:
+    """The vector store ids a request names; None (no file search) when it names none."""
     fs = resources.file_search if resources else None
-    ids = None if fs is None else tuple(fs.vector_store_ids or ())
-    return with_file_search_ids(thread_tools, ids or None)
+    return (tuple(fs.vector_store_ids or ()) or None) if fs else None
 
 
 # -- core -> JSON ---------------------------------------------------------------

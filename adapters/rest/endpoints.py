@@ -18,18 +18,19 @@ from adapters.rest import wire
 from adapters.rest.converters import (
     field_problems,
     file_ids_of,
+    file_search_ids_of,
     make_converter,
     message_json,
     message_to_core,
     thread_json,
-    tools_with_resources,
 )
 from adapters.rest.errors import error_response
 from core.access import ANONYMOUS, AccessRole, Principal
-from core.errors import InvalidArgument, Unauthenticated
+from core.errors import Unauthenticated
 from core.ports import Idempotency
 from core.services import Core
-from core.threads import UPDATABLE_FIELDS, NewThread, ThreadUpdate
+from core.threads import NewThread, ThreadUpdate
+from core.tools import with_file_search_ids
 
 T = TypeVar("T")
 
@@ -209,7 +210,7 @@ class Endpoints:
             NewThread(
                 folder_id=self._folder_of(request, caller),
                 labels=body.metadata or {},
-                tools=tools_with_resources((), resources),
+                tools=with_file_search_ids((), file_search_ids_of(resources)),
                 code_interpreter_file_ids=file_ids_of(resources),
             ),
             caller,
@@ -236,15 +237,11 @@ class Endpoints:
                 code="unknown_parameter",
             )
         fields: set[str] = set()
-        tools: tuple[Any, ...] = ()
         if "metadata" in raw:
             fields.add("labels")
         if "tool_resources" in raw:
-            # tool_resources replaces what OpenAI can see of the tools; the rest is kept
-            current = await self._core.threads.get(thread_id, caller)
-            tools = tools_with_resources(current.tools, resources)
-            fields |= {"tools", "code_interpreter_file_ids"}
-        assert fields <= UPDATABLE_FIELDS
+            # replaces what OpenAI can see of the tools; the core keeps the rest
+            fields |= {"file_search_ids", "code_interpreter_file_ids"}
         if not fields:
             thread = await self._core.threads.get(thread_id, caller)
             return json_response(thread_json(thread))
@@ -253,7 +250,7 @@ class Endpoints:
             ThreadUpdate(
                 fields=frozenset(fields),
                 labels=body.metadata or {},
-                tools=tools,
+                file_search_ids=file_search_ids_of(resources),
                 code_interpreter_file_ids=file_ids_of(resources),
             ),
             caller,
@@ -354,7 +351,3 @@ class Endpoints:
         except Exception:
             return error_response(503, "The store is not reachable.", type_="server_error", retry=True)
         return json_response({"status": "ready"})
-
-
-def invalid_argument(exc: InvalidArgument) -> BadRequest:
-    return BadRequest(exc.message, exc.field, exc.code)

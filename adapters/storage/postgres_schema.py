@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from adapters.storage.rows import SchemaTooNew
+
 # pg_advisory_xact_lock key: "threadgt" in ASCII, as a signed 64-bit integer
 MIGRATION_LOCK = 0x7468726561646774
 
@@ -90,10 +92,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idempotency_by_age ON idempotency (created_us);
     """,
 )
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was migrated by a newer threadgate than this one."""
 
 
 class Connection(Protocol):

@@ -31,6 +31,11 @@ from core.model import (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer threadgate than this one."""
+
+
 THREAD_COLUMNS = (
     "id, folder_id, name, description, default_author_id, created_by, created_us, "
     "updated_by, updated_us, last_active_us, policy, ttl_days, expires_us, labels, tools, "

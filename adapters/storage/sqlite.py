@@ -24,6 +24,7 @@ from adapters.storage.rows import (
     KEY_COLUMNS,
     MESSAGE_COLUMNS,
     THREAD_COLUMNS,
+    SchemaTooNew,
     key_from_row,
     key_to_row,
     message_from_row,
@@ -55,10 +56,6 @@ _THREAD_SET = (
     "labels=?, tools=?, ci_file_ids=?"
 )
 _SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
-
-
-class SchemaTooNew(RuntimeError):
-    pass
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -330,3 +330,17 @@ async def test_nul_characters_are_refused_or_name_nothing(core: Core, alice: Pri
         await core.messages.create("x\x00", NewMessage(content=(TextPart("x"),)), alice)
     with pytest.raises(InvalidArgument):
         await core.messages.list(t.id, alice, after="a\x00")
+
+
+async def test_file_search_ids_update_keeps_other_tools_and_settings(core: Core, alice: Principal) -> None:
+    from core.model import Tool
+
+    search = Tool("search_index", {"search_index_ids": ["a"], "max_num_results": "4"})
+    function = Tool("function", {"name": "f"})
+    t = await core.threads.create(NewThread(folder_id="f", tools=(function, search)), alice)
+    u = await core.threads.update(
+        t.id, ThreadUpdate(fields=frozenset({"file_search_ids"}), file_search_ids=("b",)), alice
+    )
+    assert u.tools == (function, Tool("search_index", {"search_index_ids": ["b"], "max_num_results": "4"}))
+    u = await core.threads.update(t.id, ThreadUpdate(fields=frozenset({"file_search_ids"})), alice)
+    assert u.tools == (function,)

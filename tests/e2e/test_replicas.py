@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from tests.e2e.concurrency import assert_one_order, write_concurrently
 from tests.e2e.conftest import openai_client
 from tests.e2e.messages_wire import content, texts_of
 from tests.e2e.server import TEST_FOLDERS, Server, create_key, running_server
@@ -89,20 +89,7 @@ def test_many_writers_on_both_replicas_get_one_exact_order(replicas: tuple[Serve
     with a.http() as http:
         thread_id = http.post("/threads").json()["id"]
 
-    def write(job: int) -> list[str]:
-        server = (a, b)[job % 2]
-        ids = []
-        with server.http() as http:
-            for i in range(20):
-                r = http.post(
-                    f"/threads/{thread_id}/messages", json={"role": "user", "content": f"{job}-{i}"}
-                )
-                assert r.status_code == 200, r.text
-                ids.append(r.json()["id"])
-        return ids
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        written = list(pool.map(write, range(8)))
+    written = write_concurrently((a, b), thread_id, writers=8, each=20)
     seen: list[str] = []
     with b.http() as http:
         after = None
@@ -113,8 +100,5 @@ def test_many_writers_on_both_replicas_get_one_exact_order(replicas: tuple[Serve
             if not page["has_more"]:
                 break
             after = page["last_id"]
-    assert len(seen) == 160 == len(set(seen))
-    assert set(seen) == {i for ids in written for i in ids}
-    for ids in written:
-        positions = [seen.index(i) for i in ids]
-        assert positions == sorted(positions)
+    assert len(seen) == 160
+    assert_one_order(seen, written)

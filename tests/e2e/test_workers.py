@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import signal
@@ -12,6 +11,7 @@ from pathlib import Path
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2 as ms
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
 
+from tests.e2e.concurrency import assert_one_order, write_concurrently
 from tests.e2e.server import Server, running_server, start_server
 
 
@@ -49,28 +49,12 @@ def test_two_workers_share_both_ports_and_one_order(tmp_path: Path) -> None:
         with server.http() as http:
             thread_id = http.post("/threads").json()["id"]
 
-        def write(worker: int) -> list[str]:
-            ids = []
-            with server.http() as http:
-                for i in range(25):
-                    r = http.post(
-                        f"/threads/{thread_id}/messages", json={"role": "user", "content": f"{worker}-{i}"}
-                    )
-                    assert r.status_code == 200, r.text
-                    ids.append(r.json()["id"])
-            return ids
-
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            written = list(pool.map(write, range(8)))
+        written = write_concurrently([server], thread_id, writers=8, each=25)
         with server.channel() as ch:
             streamed = [
                 m.id for m in ms_grpc.MessageServiceStub(ch).List(ms.ListMessagesRequest(thread_id=thread_id))
             ]
-        asc = list(reversed(streamed))
-        assert sorted(asc) == sorted(i for ids in written for i in ids)  # all landed, none twice
-        for ids in written:  # each writer's messages in its own order
-            positions = [asc.index(i) for i in ids]
-            assert positions == sorted(positions)
+        assert_one_order(list(reversed(streamed)), written)
         deadline = time.monotonic() + 5
         while len(_request_pids(server)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -21,7 +21,8 @@ import pytest
 from attrs import evolve
 
 from adapters.storage.postgres import PostgresStore
-from adapters.storage.postgres_schema import MIGRATIONS, SchemaTooNew
+from adapters.storage.postgres_schema import MIGRATIONS
+from adapters.storage.rows import SchemaTooNew
 from core.errors import NotFound
 from core.model import Message, Thread
 from core.ports import IdempotencyClaim
