@@ -124,6 +124,8 @@ class MeasuredStore:
             finally:
                 histogram.observe(time.perf_counter() - start)
 
+        # built once per method: later lookups find the attribute and skip __getattr__
+        setattr(self, name, timed)
         return timed
 
 
