@@ -9,16 +9,15 @@ transaction has committed; with ``synchronous=FULL`` (the default) it survives
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import orjson
 
+from adapters.storage.group_commit import GroupCommitWriter
 from adapters.storage.memory import cursor_error, key_reused, too_many_messages
 from adapters.storage.rows import (
     KEY_COLUMNS,
@@ -81,48 +80,56 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 class SqliteStore:
+    """Reads run on the caller's event loop, on their own connection: a WAL reader
+    sees the last committed state and never waits for the writer, and a point read
+    costs less than handing it to a thread.  Writes go to one writer thread that
+    commits concurrent writes together (``group_commit``)."""
+
     def __init__(self, path: Path, *, synchronous: Synchronous = "FULL") -> None:
         self._path = path
         self._synchronous = synchronous
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._writer: GroupCommitWriter | None = None
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteStore:
         store = cls(path, synchronous=synchronous)
-        await store._call(store._connect)
+        # migrating may wait for another process's lock: not on the event loop
+        writer_conn, reader_conn = await asyncio.to_thread(store._connect)
+        store._writer = GroupCommitWriter(writer_conn)
+        store._conn = reader_conn
         return store
 
-    def _connect(self) -> None:
+    def _connect(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn)
-        self._conn = conn
+        writer = self._connection()
+        writer.execute("PRAGMA journal_mode = WAL")
+        writer.execute(f"PRAGMA synchronous = {self._synchronous}")
+        migrate(writer)
+        reader = self._connection()
+        reader.execute("PRAGMA query_only = ON")
+        return writer, reader
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+    def _connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
 
     @property
     def _db(self) -> sqlite3.Connection:
+        """The read connection, used on the event loop only."""
         if self._conn is None:
             raise RuntimeError("store is closed")
         return self._conn
 
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._db
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``fn`` in the next group-committed transaction; resolves after COMMIT."""
+        if self._writer is None:
+            raise RuntimeError("store is closed")
+        return self._writer.submit(fn)
 
     # -- threads ------------------------------------------------------------------
 
@@ -168,7 +175,7 @@ class SqliteStore:
             self._claim(conn, idempotency, [thread.id])
             return thread
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     @staticmethod
     def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message], first_seq: int) -> None:
@@ -185,7 +192,7 @@ class SqliteStore:
         return thread_from_row(row) if row else None
 
     async def get_thread(self, thread_id: str) -> Thread | None:
-        return await self._call(self._get_thread, thread_id)
+        return self._get_thread(thread_id)
 
     @staticmethod
     def _store_thread(conn: sqlite3.Connection, thread: Thread) -> None:
@@ -201,7 +208,7 @@ class SqliteStore:
             self._store_thread(conn, updated)
             return updated
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     async def delete_thread(self, thread_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -211,7 +218,7 @@ class SqliteStore:
                 conn.execute("DELETE FROM message_tombstones WHERE thread_id = ?", (thread_id,))
             return bool(deleted)
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     async def list_threads(
         self,
@@ -231,7 +238,7 @@ class SqliteStore:
             args.append(limit)
             return [thread_from_row(r) for r in self._db.execute(sql, args)]
 
-        return await self._call(run)
+        return run()
 
     # -- messages -----------------------------------------------------------------
 
@@ -275,7 +282,7 @@ class SqliteStore:
             self._claim(conn, idempotency, [m.id for m in messages])
             return list(messages)
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
         def run() -> Message | None:
@@ -285,7 +292,7 @@ class SqliteStore:
             ).fetchone()
             return message_from_row(row) if row else None
 
-        return await self._call(run)
+        return run()
 
     def _cursor(self, thread_id: str, name: str, message_id: str) -> int:
         row = self._db.execute(
@@ -343,7 +350,7 @@ class SqliteStore:
                 rows.reverse()
             return MessagePage([message_from_row(r) for r in rows], has_more)
 
-        return await self._call(run)
+        return run()
 
     async def update_message(
         self, thread_id: str, message_id: str, change: Callable[[Message], Message]
@@ -362,7 +369,7 @@ class SqliteStore:
             )
             return updated
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     async def delete_message(self, thread_id: str, message_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -379,7 +386,7 @@ class SqliteStore:
             conn.execute("UPDATE threads SET message_count = message_count - 1 WHERE id = ?", (thread_id,))
             return True
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     # -- expiry ---------------------------------------------------------------------
 
@@ -412,13 +419,13 @@ class SqliteStore:
                     return SweepResult(threads, messages, more=True)
             return SweepResult(threads, messages, more=len(expired) == max_rows)
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     async def forget_idempotency(self, before: datetime) -> int:
         def run(conn: sqlite3.Connection) -> int:
             return conn.execute("DELETE FROM idempotency WHERE created_us < ?", (to_us(before),)).rowcount
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     # -- API keys -------------------------------------------------------------------
 
@@ -426,21 +433,21 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", key_to_row(key))
 
-        await self._call(self._write, run)
+        await self._write(run)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         def run() -> ApiKey | None:
             row = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
             return key_from_row(row) if row else None
 
-        return await self._call(run)
+        return run()
 
     async def list_keys(self) -> list[ApiKey]:
         def run() -> list[ApiKey]:
             rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
             return [key_from_row(r) for r in rows]
 
-        return await self._call(run)
+        return run()
 
     async def revoke_key(self, key_id: str, at: datetime) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -449,18 +456,16 @@ class SqliteStore:
             )
             return cur.rowcount > 0
 
-        return await self._call(self._write, run)
+        return await self._write(run)
 
     async def ping(self) -> None:
-        await self._call(lambda: self._db.execute("SELECT 1").fetchone())
+        self._db.execute("SELECT 1").fetchone()
 
     async def close(self) -> None:
-        def run() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        try:
-            await self._call(run)
-        finally:
-            self._executor.shutdown(wait=True)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)  # lets queued writes finish first
+            writer.connection.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
