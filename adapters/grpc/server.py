@@ -25,20 +25,22 @@ SERVICE_NAMES = (
 )
 
 
-def _unary(behavior: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
-    return grpc.unary_unary_rpc_method_handler(
-        behavior,
-        request_deserializer=tolerant(request.FromString),
-        response_serializer=response.SerializeToString,
-    )
-
-
 def service_handlers(
-    threads: ThreadServiceServicer, messages: MessageServiceServicer
+    threads: ThreadServiceServicer, messages: MessageServiceServicer, observer: GrpcObserver
 ) -> tuple[grpc.GenericRpcHandler, ...]:
     """Both services, as the generated add_*_to_server would register them, but with
-    request deserializers that never raise (bad bytes must be INVALID_ARGUMENT)."""
+    request deserializers that never raise (bad bytes must be INVALID_ARGUMENT), and
+    every method observed (request id, metrics, log line)."""
     ts, ms, t, m = thread_service_pb2, message_service_pb2, thread_pb2, message_pb2
+
+    def _unary(behavior: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
+        service = "ThreadService" if behavior.__self__ is threads else "MessageService"
+        return grpc.unary_unary_rpc_method_handler(
+            observer.unary(f"{service}/{behavior.__name__}", behavior),
+            request_deserializer=tolerant(request.FromString),
+            response_serializer=response.SerializeToString,
+        )
+
     return (
         grpc.method_handlers_generic_handler(
             SERVICE_NAMES[0],
@@ -56,7 +58,7 @@ def service_handlers(
                 "Create": _unary(messages.Create, ms.CreateMessageRequest, m.Message),
                 "Get": _unary(messages.Get, ms.GetMessageRequest, m.Message),
                 "List": grpc.unary_stream_rpc_method_handler(
-                    messages.List,
+                    observer.stream("MessageService/List", messages.List),
                     request_deserializer=tolerant(ms.ListMessagesRequest.FromString),
                     response_serializer=m.Message.SerializeToString,
                 ),
@@ -76,7 +78,6 @@ def build_grpc_server(
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
     """A server bound to ``address``; returns it, its health servicer and the bound port."""
     server = grpc.aio.server(
-        interceptors=[GrpcObserver(metrics or Metrics())],
         options=[
             # a second process on the same port must fail, not silently share it,
             # unless this is one of several --workers sharing the port on purpose
@@ -87,7 +88,11 @@ def build_grpc_server(
     )
     auth = Authenticator(core, allow_anonymous)
     server.add_generic_rpc_handlers(
-        service_handlers(ThreadServiceServicer(core, auth), MessageServiceServicer(core, auth))
+        service_handlers(
+            ThreadServiceServicer(core, auth),
+            MessageServiceServicer(core, auth),
+            GrpcObserver(metrics or Metrics()),
+        )
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
