@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.clock import RandomIds
 from core.errors import InvalidArgument
 from core.model import ExpirationConfig, ExpirationPolicy, Tool
 from core.ports import ThreadPosition
@@ -81,3 +83,17 @@ def test_file_search_ids_set_then_read(tools: tuple[Tool, ...], new_ids: tuple[s
     if new_ids is not None and any(t.kind == "search_index" for t in tools):
         first = next(t for t in changed if t.kind == "search_index")
         assert first.spec["max_num_results"] == "3"  # its other settings are kept
+
+
+def test_random_ids_have_the_documented_shape_and_do_not_repeat() -> None:
+    ids = RandomIds()
+    made = [ids.new_id("thread_") for _ in range(5_000)]
+    assert len(set(made)) == len(made)
+    for made_id in made:
+        assert made_id.startswith("thread_") and len(made_id) == len("thread_") + RandomIds.LENGTH
+        assert made_id[len("thread_") :].isalnum() and made_id.isascii()
+    # every character of the alphabet turns up, roughly equally often (no modulo bias)
+    counts = Counter("".join(m[len("thread_") :] for m in made))
+    assert len(counts) == 62
+    expected = 5_000 * RandomIds.LENGTH / 62
+    assert all(abs(n - expected) < 0.15 * expected for n in counts.values())
