@@ -24,6 +24,7 @@ from core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthentic
 from core.model import Thread
 
 KEY_PREFIX = "tgk_"
+_PRINCIPALS_KEPT = 4096
 SUBJECT_PREFIX = "sub_"
 
 
@@ -117,6 +118,7 @@ class AccessService:
         self._keys = keys
         self._clock = clock
         self._ids = ids
+        self._principals: dict[str, tuple[ApiKey, Principal]] = {}
 
     async def create_key(
         self,
@@ -159,13 +161,22 @@ class AccessService:
         matches = hmac.compare_digest(expected, digest(parts[1] if parts else token))
         if key is None or not matches or key.revoked_at is not None:
             raise Unauthenticated("Incorrect API key provided.")
-        return Principal(
+        # The key was read again just now, so a revocation still counts at once; only
+        # the Principal made from an unchanged key is reused.
+        known = self._principals.get(key.id)
+        if known is not None and known[0] == key:
+            return known[1]
+        principal = Principal(
             subject_id=key.subject_id,
             role=key.role,
             folders=frozenset(key.folders),
             default_folder=key.default_folder,
             key_id=key.id,
         )
+        if len(self._principals) >= _PRINCIPALS_KEPT:
+            self._principals.clear()
+        self._principals[key.id] = (key, principal)
+        return principal
 
     async def list_keys(self) -> list[ApiKey]:
         return await self._keys.list_keys()

@@ -2,9 +2,10 @@
 
 One thread owns the write connection.  Writes queue up while it is busy; when it
 is free it takes every queued write (up to ``max_batch``), runs each inside its
-own ``SAVEPOINT`` of one ``BEGIN IMMEDIATE`` transaction, commits once, and only
-then answers every caller.  A write that raises is rolled back to its savepoint
-and gets its exception; the others in the batch are unaffected.  If the commit
+write of one ``BEGIN IMMEDIATE`` transaction, commits once, and only then answers
+every caller.  A write that raises gets its exception and leaves no trace; the
+others in the batch are unaffected (the batch is run again with each write in a
+``SAVEPOINT`` of its own).  If the commit
 itself fails, nothing in the batch was stored and every caller gets the error.
 
 So with ``synchronous=FULL`` each acknowledged write is on disk, as before, but
@@ -28,6 +29,10 @@ Write = Callable[[sqlite3.Connection], Any]
 _Job = tuple[Write, "asyncio.Future[Any]"]
 
 
+class _Refused(Exception):
+    """A write of a batch run without savepoints raised."""
+
+
 class WriterClosed(RuntimeError):
     """The store was closed before this write could run."""
 
@@ -41,6 +46,7 @@ class GroupCommitWriter:
         self._jobs: list[_Job] = []
         self._ready = threading.Condition(threading.Lock())
         self._closing = False
+        self.busy = False  # a transaction is running
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         # counters, read by tests and metrics: transactions committed, writes in them
@@ -78,12 +84,27 @@ class GroupCommitWriter:
                     return
                 batch = self._jobs[: self._max_batch]
                 del self._jobs[: self._max_batch]
+                self.busy = True
             outcomes = self._commit(batch)
+            self.busy = False
             self._answer(batch, outcomes)
 
     def _commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        try:
+            outcomes = self._transaction(batch, isolated=False)
+        except _Refused:
+            # a write raised: run the batch again, now with each write in a savepoint
+            # of its own, so the others still commit (writes are functions of what the
+            # database holds, so running one again after the rollback is safe)
+            outcomes = self._transaction(batch, isolated=True)
+        self.writes += sum(1 for ok, _ in outcomes if ok)
+        return outcomes
+
+    def _transaction(self, batch: list[_Job], *, isolated: bool) -> list[tuple[bool, Any]]:
+        """Run ``batch`` in one transaction.  Not ``isolated``, a write that raises
+        rolls everything back (``_Refused``): two statements fewer per write in the
+        common case where none does."""
         conn = self._conn
-        single = len(batch) == 1
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -91,8 +112,13 @@ class GroupCommitWriter:
             return [(False, exc)] * len(batch)
         try:
             for fn, _ in batch:
-                if single:
-                    outcomes.append((True, fn(conn)))
+                if not isolated:
+                    try:
+                        outcomes.append((True, fn(conn)))
+                    except Exception as exc:
+                        if len(batch) == 1:
+                            raise
+                        raise _Refused from exc
                     continue
                 conn.execute("SAVEPOINT write")
                 try:
@@ -105,13 +131,15 @@ class GroupCommitWriter:
                     conn.execute("RELEASE write")
                     outcomes.append((True, result))
             conn.execute("COMMIT")
+        except _Refused:
+            self._rollback()
+            raise
         except BaseException as exc:
             # the lone write failed, or the connection itself did (disk full, I/O
             # error): nothing of this batch is stored, and every caller hears so
             self._rollback()
             return [(False, exc)] * len(batch)
         self.batches += 1
-        self.writes += sum(1 for ok, _ in outcomes if ok)
         return outcomes
 
     def _rollback(self) -> None:

@@ -55,6 +55,9 @@ _THREAD_SET = (
     "labels=?, tools=?, ci_file_ids=?"
 )
 _SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
+_SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
+_KEYS_KEPT = 1024
+MMAP_BYTES = 1 << 30
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -90,6 +93,7 @@ class SqliteStore:
         self._synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
+        self._keys_seen: dict[tuple[Any, ...], ApiKey] = {}
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteStore:
@@ -108,6 +112,9 @@ class SqliteStore:
         migrate(writer)
         reader = self._connection()
         reader.execute("PRAGMA query_only = ON")
+        # After every commit by the writer, the reader's page cache is stale and its
+        # next read would copy the pages in again; mapped, they are read in place.
+        reader.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         return writer, reader
 
     def _connection(self) -> sqlite3.Connection:
@@ -436,11 +443,17 @@ class SqliteStore:
         await self._write(run)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
-        def run() -> ApiKey | None:
-            row = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-            return key_from_row(row) if row else None
-
-        return run()
+        # read on every call (a revocation by another process counts at once); only
+        # the decoding of an unchanged row is remembered
+        row = self._db.execute(_SELECT_KEY, (key_id,)).fetchone()
+        if row is None:
+            return None
+        key = self._keys_seen.get(row)
+        if key is None:
+            if len(self._keys_seen) >= _KEYS_KEPT:
+                self._keys_seen.clear()
+            key = self._keys_seen[row] = key_from_row(row)
+        return key
 
     async def list_keys(self) -> list[ApiKey]:
         def run() -> list[ApiKey]:

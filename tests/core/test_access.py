@@ -75,6 +75,14 @@ async def test_revocation_takes_effect_at_once(core: Core) -> None:
     assert [k.id for k in listed] == [key.id] and listed[0].revoked_at is not None
 
 
+async def test_a_remembered_principal_still_needs_the_right_secret(core: Core) -> None:
+    key, token = await core.access.create_key(["a"], AccessRole.EDITOR)
+    first = await core.access.authenticate(token)
+    assert await core.access.authenticate(token) is first  # made once per unchanged key
+    with pytest.raises(Unauthenticated):
+        await core.access.authenticate(f"{key.id}.not-the-secret")
+
+
 async def test_key_needs_a_folder_and_a_valid_default(core: Core) -> None:
     with pytest.raises(InvalidArgument):
         await core.access.create_key([], AccessRole.VIEWER)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -138,5 +139,37 @@ async def test_a_cancelled_caller_does_not_undo_its_write(db: Path) -> None:
         await writer.submit(insert(6))  # queued after 5: once it is answered, 5 is committed
         assert committed(db) == {5: "x", 6: "x"}
         assert not gate.is_set()
+    finally:
+        writer.close()
+
+
+async def test_writes_queued_behind_a_busy_writer_commit_as_one_batch(db: Path) -> None:
+    """While one transaction runs, later writes queue; they then commit together, and a
+    refused one among them leaves the rest standing."""
+    writer = writer_for(db)
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        release.wait(5)
+        conn.execute("INSERT INTO t (k, v) VALUES (0, 'first')")
+        return 0
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (k, v) VALUES (500, 'partial')")
+        raise ValueError("refused")
+
+    try:
+        first = writer.submit(slow)
+        while not writer.busy:  # the writer has taken the first write
+            await asyncio.sleep(0.001)
+        queued = [writer.submit(insert(k)) for k in range(1, 6)]
+        queued.insert(2, writer.submit(refuse))
+        release.set()
+        assert await first == 0
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        assert [o for o in outcomes if not isinstance(o, Exception)] == [1, 2, 3, 4, 5]
+        assert isinstance(outcomes[2], ValueError)
+        assert committed(db) == {0: "first", 1: "x", 2: "x", 3: "x", 4: "x", 5: "x"}
+        assert writer.batches == 2  # the first write alone, then the six queued behind it
     finally:
         writer.close()
