@@ -8,7 +8,7 @@ enums, maps) are shared, message conversions are explicit and greppable.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
@@ -65,10 +65,16 @@ MASK_PATHS = frozenset(
 # -- leaves ---------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+    # what Timestamp.FromDatetime computes, without its pure-Python checks (a third of
+    # a Get's conversion time); timedelta keeps microseconds >= 0, as nanos must be
+    delta = moment - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000
+    )
 
 
 def policy_from_pb(value: int, field: str) -> ExpirationPolicy | None:
