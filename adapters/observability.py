@@ -14,11 +14,12 @@ from typing import Any, TextIO
 
 import grpc
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from adapters.grpc.errors import Undecodable, abort_with, invalid_argument_status
+from adapters.loop_metrics import LoopCounter, LoopHistogram, Series
 from core.expiry import SweepTotals
 
 request_log = logging.getLogger("threadgate.request")
@@ -59,42 +60,40 @@ class JsonFormatter(logging.Formatter):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
+        self.requests = LoopCounter(
             "threadgate_requests",
             "Requests handled, by protocol, method and outcome (HTTP status or gRPC code).",
             ["protocol", "method", "outcome"],
-            registry=self.registry,
         )
-        self.latency = Histogram(
+        self.latency = LoopHistogram(
             "threadgate_request_seconds",
             "Time to handle a request, by protocol and method.",
             ["protocol", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
-        self.store_latency = Histogram(
+        self.store_latency = LoopHistogram(
             "threadgate_store_seconds",
             "Time the store took per operation.",
             ["operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
-        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        for collector in (self.requests, self.latency, self.store_latency):
+            self.registry.register(collector)
+        self._children: dict[tuple[str, str, str], tuple[list[float], Series]] = {}
 
     def watch_sweeper(self, totals: SweepTotals) -> None:
         self.registry.register(_SweeperCollector(totals))
 
     def observe(self, protocol: str, method: str, outcome: str, seconds: float) -> None:
+        """Count and time one request (on the event-loop thread, like every update)."""
         key = (protocol, method, outcome)
         children = self._children.get(key)
         if children is None:
-            # labels() takes a lock and builds a tuple each call; the set of label
-            # values is small and fixed (methods x outcomes), so look each up once
             children = self._children[key] = (
-                self.requests.labels(protocol, method, outcome),
-                self.latency.labels(protocol, method),
+                self.requests.cell(protocol, method, outcome),
+                self.latency.series(protocol, method),
             )
-        children[0].inc()
+        children[0][0] += 1
         children[1].observe(seconds)
 
     def exposition(self) -> bytes:
@@ -185,7 +184,7 @@ class MeasuredStore:
         attr = getattr(self._inner, name)
         if not callable(attr) or name.startswith("_"):
             return attr
-        histogram = self._metrics.store_latency.labels(name)
+        histogram = self._metrics.store_latency.series(name)
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
