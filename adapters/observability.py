@@ -84,6 +84,10 @@ class Metrics:
     def watch_sweeper(self, totals: SweepTotals) -> None:
         self.registry.register(_SweeperCollector(totals))
 
+    def watch_commits(self, totals: Callable[[], tuple[int, int]]) -> None:
+        """``totals()`` gives (transactions committed, writes in them) of a group-committing store."""
+        self.registry.register(_CommitCollector(totals))
+
     def observe(self, protocol: str, method: str, outcome: str, seconds: float) -> None:
         """Count and time one request (on the event-loop thread, like every update)."""
         key = (protocol, method, outcome)
@@ -162,6 +166,22 @@ def write_request_lines_to(stream: TextIO | None) -> None:
     if _request_lines is not None:
         _request_lines.flush()
     _request_lines = None if stream is None else RequestLines(stream)
+
+
+class _CommitCollector(Collector):
+    def __init__(self, totals: Callable[[], tuple[int, int]]) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        commits, writes = self._totals()
+        yield CounterMetricFamily(
+            "threadgate_store_commits", "Write transactions committed (one fsync each).", value=commits
+        )
+        yield CounterMetricFamily(
+            "threadgate_store_writes",
+            "Writes committed; over threadgate_store_commits, the group-commit batch size.",
+            value=writes,
+        )
 
 
 def log_request(fields: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_
 from adapters.rest.app import build_app
 from adapters.rest.endpoints import RestOptions
 from adapters.settings import Settings
+from adapters.storage.sqlite import SqliteStore
 from core.access import AccessRole
 from core.expiry import ExpirySweeper, SweepSettings
 from core.ports import Store
@@ -173,6 +174,8 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
             ),
         )
         metrics.watch_sweeper(sweeper.totals)
+        if isinstance(raw_store, SqliteStore):
+            metrics.watch_commits(raw_store.commit_totals)
         sweeping = asyncio.create_task(sweeper.run(stop))
         watching = asyncio.create_task(watch_health(core, health_servicer, stop))
         rest_port = sockets.insecure_sockets[0].getsockname()[1]

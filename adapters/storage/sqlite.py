@@ -125,6 +125,11 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
+    def commit_totals(self) -> tuple[int, int]:
+        """Transactions committed and writes in them, since the store was opened."""
+        writer = self._writer
+        return (writer.batches, writer.writes) if writer is not None else (0, 0)
+
     @property
     def _db(self) -> sqlite3.Connection:
         """The read connection, used on the event loop only."""

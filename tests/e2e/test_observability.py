@@ -77,3 +77,7 @@ def test_metrics(server: Server, http: httpx.Client, channel: grpc.Channel) -> N
     assert "threadgate_request_seconds_bucket" in text
     assert 'threadgate_store_seconds_count{operation="create_thread"}' in text
     assert "threadgate_sweeper_batches_total" in text
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    commits = float(values["threadgate_store_commits_total"])
+    writes = float(values["threadgate_store_writes_total"])
+    assert commits >= 1 and writes >= commits  # the two creates above, at least
