@@ -191,6 +191,8 @@ class SqliteStore:
 
     @staticmethod
     def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message], first_seq: int) -> None:
+        if not messages:
+            return  # most threads start empty: no statement at all
         conn.executemany(
             "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) VALUES (?,?,?,?,?,?)",
             [
