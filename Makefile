@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: serve test check lint typecheck proto proto-check clean
+.PHONY: serve test bench check lint typecheck proto proto-check clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "threadgate needs Python 3.11+"'
@@ -31,6 +31,12 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	scripts/ensure-test-deps
 	$(MAKE) --no-print-directory check
+
+## Install and run the benchmark harness (default scenario: ops), e.g. `make bench ARGS=--quick`.
+## ensure-bench-deps installs the load generators wrk and h2load from the distribution when missing.
+bench: $(VENV)/.installed-dev
+	scripts/ensure-bench-deps
+	$(BIN)/python -m bench $(ARGS)
 
 check: lint typecheck proto-check
 	$(BIN)/python -m pytest $(ARGS)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench import source
 
-SCENARIO_NAMES = ("list-scaling", "sweep-under-load", "workers")
+SCENARIO_NAMES = ("ops", "list-scaling", "get-scaling", "durability", "sweep-under-load", "workers")
+DEFAULT_SCENARIO = "ops"
+# requests in flight when --concurrency is not given
+CONCURRENCY = {"ops": (1, 32), "get-scaling": (1, 32)}
+DEFAULT_CONCURRENCY = (1, 16)
 RESULTS = Path(__file__).resolve().parent / "results"
 # quiet: seconds the run may spend waiting out, or repeating runs disturbed by, other processes
 FULL = {"rounds": 3, "duration": 3.0, "warmup": 0.5, "quiet": 120.0, "attempts": 3}
@@ -33,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark threadgate against bare Hypercorn/Starlette and grpc.aio floors.",
     )
-    p.add_argument("scenario", nargs="?", default="list-scaling", choices=SCENARIO_NAMES)
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO, choices=SCENARIO_NAMES)
     p.add_argument(
         "--quick",
         action="store_true",
@@ -45,7 +50,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="seconds measured per run")
     p.add_argument("--warmup", type=float, help="seconds of unmeasured load before each run")
     p.add_argument(
-        "--concurrency", type=_ints, default=(1, 16), help="requests in flight, e.g. 1,16 (default)"
+        "--concurrency",
+        type=_ints,
+        help="requests in flight, e.g. 1,32 (default for ops and get-scaling; 1,16 for the others)",
+    )
+    p.add_argument(
+        "--rest-tool",
+        choices=["wrk", "httpx"],
+        default="wrk",
+        help="REST load generator: wrk in its own process (default), or httpx in this one "
+        "(list-scaling then also drives its gRPC floor from this process, through grpc.aio)",
     )
     p.add_argument(
         "--sizes", type=_ints, default=(1_000, 100_000), help="messages per thread (default 1000,100000)"
@@ -90,11 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.load import Quiet
     from bench.more_scenarios import MORE_SCENARIOS
     from bench.more_scenarios import render as more_render
+    from bench.ops import OPS_SCENARIOS
+    from bench.ops import render as ops_render
     from bench.scenarios import SCENARIOS, Context, Options, log
     from bench.servers import pin_self, plan_placement
+    from bench.store_scenarios import STORE_SCENARIOS
+    from bench.store_scenarios import render as store_render
+    from bench.tools import H2LOAD, WRK, require
 
-    scenarios = {**SCENARIOS, **MORE_SCENARIOS}
+    scenarios = {**SCENARIOS, **MORE_SCENARIOS, **OPS_SCENARIOS, **STORE_SCENARIOS}
     assert set(scenarios) == set(SCENARIO_NAMES), "bench/__main__.py's SCENARIO_NAMES is out of date"
+    rest = [WRK] if args.rest_tool == "wrk" else []
+    needs = {
+        "ops": [*rest, H2LOAD],
+        "list-scaling": [*rest, H2LOAD] if rest else [],
+        "get-scaling": [*rest, H2LOAD],
+        "durability": rest,
+    }
+    require(*needs.get(args.scenario, []))
     preset = QUICK if args.quick else FULL
 
     def pick(name: str) -> float:
@@ -102,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return preset[name] if value is None else value
 
     options = Options(
-        concurrency=args.concurrency,
+        concurrency=args.concurrency or CONCURRENCY.get(args.scenario, DEFAULT_CONCURRENCY),
         duration=pick("duration"),
         warmup=pick("warmup"),
         rounds=max(1, int(pick("rounds"))),
@@ -111,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
         quiet_budget=preset["quiet"] if args.quiet_budget is None else args.quiet_budget,
         attempts=int(preset["attempts"]),
+        rest_tool=args.rest_tool,
     )
     info = {**machine.describe(), "label": args.label}  # before pinning narrows what this process sees
     placement = plan_placement()
@@ -120,12 +148,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(placement, options, Quiet(options.quiet_budget))
     outcome = asyncio.run(scenarios[args.scenario](ctx))
     seconds = time.perf_counter() - began
-    render = more_render if args.scenario in MORE_SCENARIOS else report.render
-    text = render(args.scenario, outcome, placement.describe(), options)
+    renders = {
+        **dict.fromkeys(MORE_SCENARIOS, more_render),
+        **dict.fromkeys(OPS_SCENARIOS, ops_render),
+        **dict.fromkeys(STORE_SCENARIOS, store_render),
+    }
+    text = renders.get(args.scenario, report.render)(args.scenario, outcome, placement.describe(), options)
     path = report.save(args.scenario, outcome, options, info, placement.describe(), seconds, args.out)
     print()
     print(text)
     print(f"\n{seconds:.0f}s; results saved to {path}")
+    failed = outcome.notes.get("failed")
+    if failed:
+        print(f"\nFAILED: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,8 @@
 Hypercorn, configured exactly as ``threadgate serve`` configures it.
 ``python -m bench.floors grpc --port N`` serves one no-op grpc.aio unary method
 through a generic handler with identity (bytes) serializers.
+``python -m bench.floors grpc-sync --port N`` serves the same method on the synchronous
+``grpc.server`` with a pool of 16 threads, with the same options.
 
 Each prints a line starting with ``floor listening`` when ready and stops on
 SIGTERM or SIGINT.
@@ -16,7 +18,10 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 from hypercorn.asyncio.run import worker_serve
@@ -34,6 +39,7 @@ REST_PATH = "/noop"
 GRPC_SERVICE = "bench.Floor"
 GRPC_METHOD = f"/{GRPC_SERVICE}/Noop"
 EMPTY_JSON = b"{}"
+SYNC_THREADS = 16
 
 
 async def _noop(request: Request) -> Response:
@@ -67,26 +73,32 @@ async def _noop_unary(request: bytes, context: grpc.aio.ServicerContext[bytes, b
     return b""
 
 
+def _grpc_options() -> list[tuple[str, Any]]:
+    limit = Settings().grpc_max_message_bytes
+    # the options threadgate's gRPC server uses (adapters/grpc/server.py)
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+    ]
+
+
+def _listen(server: grpc.Server | grpc.aio.Server, port: int) -> None:
+    try:
+        server.add_insecure_port(f"{HOST}:{port}")
+    except RuntimeError as exc:  # grpcio reports a failed bind this way
+        raise OSError(f"cannot listen for gRPC on {HOST}:{port}") from exc
+
+
 async def serve_grpc(port: int) -> None:
     handler = grpc.method_handlers_generic_handler(
         GRPC_SERVICE,
         # no serializers: the method sees and returns raw bytes
         {"Noop": grpc.unary_unary_rpc_method_handler(_noop_unary)},
     )
-    limit = Settings().grpc_max_message_bytes
-    # the options threadgate's gRPC server uses (adapters/grpc/server.py)
-    server = grpc.aio.server(
-        options=[
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-        ]
-    )
+    server = grpc.aio.server(options=_grpc_options())
     server.add_generic_rpc_handlers((handler,))
-    try:
-        server.add_insecure_port(f"{HOST}:{port}")
-    except RuntimeError as exc:  # grpcio reports a failed bind this way
-        raise OSError(f"cannot listen for gRPC on {HOST}:{port}") from exc
+    _listen(server, port)
     stop = _stop_event()
     await server.start()
     print(f"floor listening: gRPC {HOST}:{port}{GRPC_METHOD}", flush=True)
@@ -94,13 +106,37 @@ async def serve_grpc(port: int) -> None:
     await server.stop(1)
 
 
+def _noop_sync(request: bytes, context: grpc.ServicerContext) -> bytes:
+    return b""
+
+
+def serve_grpc_sync(port: int) -> None:
+    handler = grpc.method_handlers_generic_handler(
+        GRPC_SERVICE, {"Noop": grpc.unary_unary_rpc_method_handler(_noop_sync)}
+    )
+    server = grpc.server(ThreadPoolExecutor(SYNC_THREADS), options=_grpc_options())
+    server.add_generic_rpc_handlers((handler,))
+    _listen(server, port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    server.start()
+    print(f"floor listening: gRPC (sync, {SYNC_THREADS} threads) {HOST}:{port}{GRPC_METHOD}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop(1).wait()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.floors", description=__doc__)
-    p.add_argument("kind", choices=["rest", "grpc"])
+    p.add_argument("kind", choices=["rest", "grpc", "grpc-sync"])
     p.add_argument("--port", type=int, required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(serve_rest(args.port) if args.kind == "rest" else serve_grpc(args.port))
+    if args.kind == "grpc-sync":
+        serve_grpc_sync(args.port)
+    else:
+        asyncio.run(serve_rest(args.port) if args.kind == "rest" else serve_grpc(args.port))
     return 0
 
 

@@ -24,6 +24,12 @@ from attrs import frozen
 from bench.servers import cpu_seconds, system_cpu_seconds
 
 Call = Callable[[], Awaitable[None]]
+Close = Callable[[], Awaitable[None]]
+# given a concurrency, one call per worker and how to release what they hold
+Open = Callable[[int], Awaitable[tuple[list[Call], Close]]]
+# one measured run: (concurrency, duration, warmup) -> its Sample; the Python load generator
+# (python_load) or an external tool (bench/loads.py)
+Load = Callable[[int, float, float], Awaitable["Sample"]]
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -188,6 +194,19 @@ async def run_load(calls: Sequence[Call], *, duration: float, warmup: float, ser
         steal=steal1 - steal0,
         first_error=first_error,
     )
+
+
+def python_load(open_: Open, server_pid: int) -> Load:
+    """This process as the load generator: ``run_load`` over the calls ``open_`` makes."""
+
+    async def load(concurrency: int, duration: float, warmup: float) -> Sample:
+        calls, close = await open_(concurrency)
+        try:
+            return await run_load(calls, duration=duration, warmup=warmup, server_pid=server_pid)
+        finally:
+            await close()
+
+    return load
 
 
 class Quiet:

@@ -5,14 +5,15 @@ threads and read a live one; the request latency during the sweep is compared wi
 the same server before the sweep began and with a server whose sweeper is off.
 
 ``workers``: REST create (``POST /v1/threads``) and get (``GET /v1/threads/{id}``)
-with ``--workers 1`` and ``--workers 2``, on SQLite and on a throw-away PostgreSQL.
+with ``--workers 1`` and ``--workers 2``, on SQLite and on a throw-away PostgreSQL; the
+load comes from wrk when it is installed (unless ``--rest-tool httpx``), else from httpx
+in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import secrets
 import shutil
@@ -32,8 +33,9 @@ from attrs import frozen
 
 from bench import report, source
 from bench.fill import create_thread
-from bench.load import Call, Sample, Stats, percentile, run_load, summarize
-from bench.scenarios import Close, Context, Open, Options, Outcome, Row, Scenario, http_client, log
+from bench.load import Sample, Stats, percentile, summarize
+from bench.loads import http_client, rest_load
+from bench.scenarios import Context, Options, Outcome, Row, Scenario, log
 from bench.servers import (
     API_KEY_LINE,
     HOST,
@@ -41,10 +43,12 @@ from bench.servers import (
     ServerProcess,
     cpu_seconds,
     free_port,
+    process_tree,
     running,
     start,
     system_cpu_seconds,
 )
+from bench.tools import WRK, HttpSpec, missing
 
 # --- shared ---------------------------------------------------------------------------------
 
@@ -125,69 +129,12 @@ def create_key(data_dir: Path, database: str) -> str:
     return out.stdout.strip().splitlines()[-1].strip()
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the workers of ``--workers N``)."""
-    found = [pid]
-    for p in found:
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    found += [int(c) for c in f.read().split()]
-    return found
-
-
 def tree_cpu(pids: list[int]) -> float:
     total = 0.0
     for p in pids:
         with contextlib.suppress(OSError):
             total += cpu_seconds(p)
     return total
-
-
-def open_create(server: ServerProcess) -> Open:
-    """Workers that each create threads (``POST /v1/threads {}``) on their own connection."""
-
-    async def open_(concurrency: int) -> tuple[list[Call], Close]:
-        clients = [http_client(server, 1) for _ in range(concurrency)]
-
-        def call_for(client: httpx.AsyncClient) -> Call:
-            async def call() -> None:
-                r = await client.post("/v1/threads", json={})
-                if r.status_code != 200:
-                    raise RuntimeError(f"POST /v1/threads: HTTP {r.status_code} {r.text[:200]}")
-
-            return call
-
-        async def close() -> None:
-            for client in clients:
-                await client.aclose()
-
-        return [call_for(c) for c in clients], close
-
-    return open_
-
-
-def open_get_thread(server: ServerProcess, tid: str) -> Open:
-    async def open_(concurrency: int) -> tuple[list[Call], Close]:
-        clients = [http_client(server, 1) for _ in range(concurrency)]
-
-        def call_for(client: httpx.AsyncClient) -> Call:
-            request = client.build_request("GET", f"/v1/threads/{tid}")
-
-            async def call() -> None:
-                r = await client.send(request)
-                if r.status_code != 200:
-                    raise RuntimeError(f"GET /v1/threads/{tid}: HTTP {r.status_code} {r.text[:200]}")
-
-            return call
-
-        async def close() -> None:
-            for client in clients:
-                await client.aclose()
-
-        return [call_for(c) for c in clients], close
-
-    return open_
 
 
 def _ms(value: float) -> str:
@@ -455,20 +402,20 @@ async def measure_workers(
     out: dict[str, list[Sample]] = {}
     server_cpu: dict[str, float] = {}
     pids = process_tree(server.pid)
+    tool = workers_tool(options)
+    json_headers = {**server.headers(), "Content-Type": "application/json"}
+    loads = (
+        ("POST /v1/threads", rest_load(server, HttpSpec("POST", ("/v1/threads",), json_headers, "{}"), tool)),
+        (
+            "GET /v1/threads/{id}",
+            rest_load(server, HttpSpec("GET", (f"/v1/threads/{tid}",), server.headers()), tool),
+        ),
+    )
     for _ in range(options.rounds):
-        for op, open_ in (
-            ("POST /v1/threads", open_create(server)),
-            ("GET /v1/threads/{id}", open_get_thread(server, tid)),
-        ):
+        for op, load in loads:
             await ctx.quiet.wait()
-            calls, close = await open_(WORKERS_CONCURRENCY)
             cpu0, t0 = tree_cpu(pids), time.perf_counter()
-            try:
-                sample = await run_load(
-                    calls, duration=options.duration, warmup=options.warmup, server_pid=server.pid
-                )
-            finally:
-                await close()
+            sample = await load(WORKERS_CONCURRENCY, options.duration, options.warmup)
             share = (tree_cpu(pids) - cpu0) / (time.perf_counter() - t0)
             out.setdefault(op, []).append(sample)
             server_cpu[op] = server_cpu.get(op, 0.0) + share / options.rounds
@@ -482,11 +429,17 @@ async def measure_workers(
     return [(op, summarize(s), server_cpu[op]) for op, s in out.items()]
 
 
+def workers_tool(options: Options) -> str:
+    """wrk when it is installed (and not ``--rest-tool httpx``), else this process's httpx."""
+    return "wrk" if options.rest_tool == "wrk" and not missing(WRK) else "httpx"
+
+
 async def workers_scenario(ctx: Context) -> Outcome:
     # the server is not pinned: with 2 workers both cores serve; the load generator stays on
     # the CPU(s) __main__ pinned it to, so it shares one core with the server
     notes: dict[str, Any] = {
         "concurrency": WORKERS_CONCURRENCY,
+        "load_generator": "wrk -t1 -c32" if workers_tool(ctx.options) == "wrk" else "httpx (this process)",
         "placement": "server processes not pinned (both CPUs); load generator pinned as in 'placement'"
         "; PostgreSQL (fsync=off) unpinned on the same machine",
     }
@@ -551,7 +504,8 @@ def render(name: str, outcome: Outcome, placement: str, options: Options) -> str
         lines = [
             f"## {name}",
             "",
-            f"load generator: {placement}; threadgate and PostgreSQL not pinned",
+            f"load generator: {notes.get('load_generator', 'httpx (this process)')}, {placement}; "
+            "threadgate and PostgreSQL not pinned",
             f"concurrency {WORKERS_CONCURRENCY}; {options.rounds} round(s) of {options.warmup:g}s warm-up + "
             f"{options.duration:g}s measured; server CPU = all server processes, share of one core "
             "(warm-up included); others = every other process (PostgreSQL included)",

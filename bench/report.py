@@ -14,7 +14,7 @@ from bench.load import Stats
 from bench.scenarios import Options, Outcome, Row
 
 
-def _num(value: float | None, digits: int = 2) -> str:
+def num(value: float | None, digits: int = 2) -> str:
     if value is None or math.isnan(value):
         return "-"
     return f"{value:,.{digits}f}"
@@ -28,19 +28,25 @@ NOISY = 0.15  # share of a core used by other processes that marks a row as dist
 
 
 def table(rows: list[Row]) -> str:
+    """One line per row; with several rounds, also the medians of per-round req/s and of the
+    per-round ratio to the floor."""
+    median = any(r.rps_median is not None for r in rows)
+    extra = " median req/s | median vs floor |" if median else ""
     lines = [
-        "| operation | conc | req/s | spread | p50 ms | p99 ms | req/s vs floor | server CPU "
+        "| operation | conc | req/s | spread | p50 ms | p99 ms | req/s vs floor |" + extra + " server CPU "
         "| server µs/req | µs/req vs floor | client CPU | others' CPU | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|" + ("--:|--:|" if median else "") + "--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         s = r.stats
         mark = " †" if s.other_cpu >= NOISY else ""
+        medians = f" {num(r.rps_median, 0)} | {num(r.throughput_vs_floor_median)} |" if median else ""
         lines.append(
-            f"| {r.operation} | {s.concurrency} | {_num(s.rps, 0)} | {_spread(s)} | {_num(s.p50_ms)} "
-            f"| {_num(s.p99_ms)} "
-            f"| {_num(r.throughput_vs_floor)} | {s.server_cpu:.0%} | {_num(s.server_cpu_us_per_request, 0)} "
-            f"| {_num(r.cpu_per_request_vs_floor)} | {s.client_cpu:.0%} | {s.other_cpu:.0%}{mark} "
+            f"| {r.operation} | {s.concurrency} | {num(s.rps, 0)} | {_spread(s)} | {num(s.p50_ms)} "
+            f"| {num(s.p99_ms)} "
+            f"| {num(r.throughput_vs_floor)} |{medians} {s.server_cpu:.0%} "
+            f"| {num(s.server_cpu_us_per_request, 0)} "
+            f"| {num(r.cpu_per_request_vs_floor)} | {s.client_cpu:.0%} | {s.other_cpu:.0%}{mark} "
             f"| {s.errors} |"
         )
     return "\n".join(lines)

@@ -4,13 +4,20 @@
 (``GET /v1/threads/{id}/messages?limit=20``) on a thread of 1,000 messages and on
 one of 100,000, first page and a page from the middle (``after=<middle id>``),
 newest first and oldest first, next to the no-op floors of both protocol stacks.
+REST load comes from wrk (``--rest-tool wrk``, the default, as in ``ops``) and the gRPC
+floor's from h2load; ``--rest-tool httpx`` measures both from this process, through httpx
+and a grpc.aio channel, as the first measurement did.
+
+A target's load is a :data:`bench.load.Load`: this process as the load generator
+(:func:`bench.load.python_load`) or an external tool (``bench/loads.py``).
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +28,10 @@ from attrs import field, frozen
 
 from bench import floors
 from bench.fill import Fill, create_thread, fill_api, fill_sqlite
-from bench.load import Call, Quiet, Sample, Stats, percentile, run_load, summarize
+from bench.load import Call, Close, Load, Open, Quiet, Sample, Stats, percentile, python_load, summarize
+from bench.loads import h2load_load, http_client, rest_load
 from bench.servers import Placement, ServerProcess, running, start_floor, start_threadgate
+from bench.tools import GrpcSpec, HttpSpec
 
 REQUEST_TIMEOUT = 10.0
 FILL_CONCURRENCY = 32
@@ -45,6 +54,7 @@ class Options:
     # seconds the whole run may spend waiting for, or repeating runs disturbed by, other processes
     quiet_budget: float
     attempts: int  # runs at most per measurement when other processes disturb them
+    rest_tool: str = "wrk"  # REST load generator: "wrk" or "httpx" (this process)
 
 
 @frozen
@@ -66,17 +76,16 @@ class Row:
     cpu_per_request_vs_floor: float | None
     # runs made, counting the ones repeated because other processes disturbed them
     attempts: int = 1
+    # medians over rounds of the per-round throughput and of the per-round ratio to the
+    # floor's throughput in the same round (None with one round)
+    rps_median: float | None = None
+    throughput_vs_floor_median: float | None = None
 
 
 @frozen
 class Outcome:
     rows: list[Row]
     notes: dict[str, Any] = field(factory=dict)
-
-
-Close = Callable[[], Awaitable[None]]
-# given a concurrency, one call per worker and how to release what they hold
-Open = Callable[[int], Awaitable[tuple[list[Call], Close]]]
 
 
 @frozen
@@ -86,7 +95,7 @@ class Target:
     name: str
     protocol: str
     server: ServerProcess
-    open: Open
+    load: Load  # one measured run at a concurrency
     floor: str | None  # the target whose numbers this one's are divided by
 
 
@@ -95,13 +104,6 @@ _STARTED = time.monotonic()
 
 def log(text: str) -> None:
     print(f"[bench {time.monotonic() - _STARTED:5.1f}s] {text}", flush=True)
-
-
-def http_client(server: ServerProcess, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(
-        base_url=server.url(), headers=server.headers(), limits=limits, timeout=REQUEST_TIMEOUT
-    )
 
 
 def open_get(server: ServerProcess, path: str, params: dict[str, str] | None = None) -> Open:
@@ -162,13 +164,7 @@ async def run_once(ctx: Context, target: Target, concurrency: int) -> tuple[Samp
     while True:
         attempt += 1
         await quiet.wait()
-        calls, close = await target.open(concurrency)
-        try:
-            sample = await run_load(
-                calls, duration=options.duration, warmup=options.warmup, server_pid=target.server.pid
-            )
-        finally:
-            await close()
+        sample = await target.load(concurrency, options.duration, options.warmup)
         if best is None or sample.other_cpu < best.other_cpu:
             best = sample
         if not quiet.noisy(sample) or attempt >= options.attempts:
@@ -212,6 +208,9 @@ async def measure(ctx: Context, targets: list[Target]) -> list[Row]:
             key = (target.name, concurrency)
             base = stats.get((target.floor, concurrency)) if target.floor else None
             s = stats[key]
+            mine = samples[key]
+            floor_runs = samples.get((target.floor, concurrency), []) if target.floor else []
+            ratios = [a.rps / b.rps for a, b in zip(mine, floor_runs, strict=False) if b.rps]
             rows.append(
                 Row(
                     target.name,
@@ -221,6 +220,8 @@ async def measure(ctx: Context, targets: list[Target]) -> list[Row]:
                     s.rps / base.rps if base else None,
                     s.server_cpu_us_per_request / base.server_cpu_us_per_request if base else None,
                     attempts[key],
+                    statistics.median(x.rps for x in mine) if rounds > 1 else None,
+                    statistics.median(ratios) if rounds > 1 and ratios else None,
                 )
             )
     return rows
@@ -313,6 +314,22 @@ def fill_note(fill: Fill) -> dict[str, Any]:
     }
 
 
+def get_load(server: ServerProcess, path: str, params: dict[str, str] | None, tool: str) -> Load:
+    """A GET repeated on one path, by ``tool`` (wrk or httpx)."""
+    if tool == "httpx":
+        return python_load(open_get(server, path, params), server.pid)
+    query = "" if not params else "?" + str(httpx.QueryParams(params))
+    return rest_load(server, HttpSpec("GET", (path + query,), server.headers()), tool)
+
+
+def grpc_floor_load(server: ServerProcess, tool: str) -> Load:
+    """The gRPC floor's no-op: h2load, or a grpc.aio channel in this process (``httpx``: the
+    all-Python measurement)."""
+    if tool == "httpx":
+        return python_load(open_grpc_noop(server), server.pid)
+    return h2load_load(server, GrpcSpec(floors.GRPC_METHOD, b"", {}))
+
+
 async def list_scaling(ctx: Context) -> Outcome:
     cpu = ctx.placement.server_cpu
     notes: dict[str, Any] = {}
@@ -331,15 +348,28 @@ async def list_scaling(ctx: Context) -> Outcome:
             notes["fills"] = [fill_note(f) for f in fills]
             notes["fill_seconds_total"] = round(time.perf_counter() - began, 1)
             await check_pages(server, fills)
+            tool = ctx.options.rest_tool
+            notes["load_generator"] = (
+                "wrk (REST), h2load (gRPC)"
+                if tool == "wrk"
+                else "this process: httpx (REST), grpc.aio (gRPC)"
+            )
             targets = [
-                Target(REST_FLOOR, "rest", rest_floor, open_get(rest_floor, floors.REST_PATH), REST_FLOOR),
-                Target(GRPC_FLOOR, "grpc", grpc_floor, open_grpc_noop(grpc_floor), GRPC_FLOOR),
+                Target(
+                    REST_FLOOR,
+                    "rest",
+                    rest_floor,
+                    get_load(rest_floor, floors.REST_PATH, None, tool),
+                    REST_FLOOR,
+                ),
+                Target(GRPC_FLOOR, "grpc", grpc_floor, grpc_floor_load(grpc_floor, tool), GRPC_FLOOR),
             ]
             for fill in fills:
                 path = f"/v1/threads/{fill.thread_id}/messages"
                 for page, params in page_params(fill).items():
                     name = f"list {size_label(fill.messages)} {page}"
-                    targets.append(Target(name, "rest", server, open_get(server, path, params), REST_FLOOR))
+                    load = get_load(server, path, params, tool)
+                    targets.append(Target(name, "rest", server, load, REST_FLOOR))
             rows = await measure(ctx, targets)
             notes["db_bytes"] = sum(p.stat().st_size for p in data_dir.glob("threadgate.db*"))
         finally:

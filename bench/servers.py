@@ -91,6 +91,17 @@ def system_cpu_seconds() -> tuple[float, float]:
     return busy / tick, fields[7] / tick
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the workers of ``--workers N``)."""
+    found = [pid]
+    for p in found:
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    found += [int(c) for c in f.read().split()]
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (all its threads)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -150,6 +161,17 @@ class ServerProcess:
                 self.process.stdout.close()
         if code != 0:
             raise RuntimeError(f"{self.name} exited with {code}:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the server and every process it started (no chance to clean up), and reap it."""
+        for pid in reversed(process_tree(self.pid)):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(20)
+        if self._pump is not None:
+            self._pump.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start(
@@ -221,7 +243,7 @@ def start_threadgate(data_dir: Path, cpu: int | None, api_key: str | None = None
 def start_floor(kind: str, cpu: int | None) -> ServerProcess:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.floors", kind, "--port", str(port)]
-    return start(f"{kind} floor", cmd, {kind: port}, FLOOR_READY, cpu)
+    return start(f"{kind} floor", cmd, {"rest" if kind == "rest" else "grpc": port}, FLOOR_READY, cpu)
 
 
 @contextmanager
