@@ -173,3 +173,17 @@ async def test_writes_queued_behind_a_busy_writer_commit_as_one_batch(db: Path) 
         assert writer.batches == 2  # the first write alone, then the six queued behind it
     finally:
         writer.close()
+
+
+async def test_writes_made_in_one_loop_turn_share_one_transaction(db: Path) -> None:
+    """An idle writer is woken at the end of the turn, so it finds every write of that
+    turn queued (where fsync is quick, waking it per write would commit each alone)."""
+    writer = writer_for(db)
+    try:
+        futures = [writer.submit(insert(k)) for k in range(10)]  # no await in between
+        assert await asyncio.gather(*futures) == list(range(10))
+        assert writer.batches == 1 and writer.writes == 10
+        assert await writer.submit(insert(10)) == 10  # a lone write still commits at once
+        assert writer.batches == 2
+    finally:
+        writer.close()
