@@ -207,8 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         worker = None
         if args.worker_role:
-            index, rest_fd, ready_fd = (int(x) for x in args.worker_role.split(":"))
-            worker = WorkerRole(index=index, rest_fd=rest_fd, ready_fd=ready_fd)
+            index, ready_fd = (int(x) for x in args.worker_role.split(":"))
+            worker = WorkerRole(index=index, ready_fd=ready_fd)
         raw = list(argv) if argv is not None else sys.argv[1:]
         return main_serve(settings_from(args), raw, worker)
     if args.command == "migrate":

@@ -90,12 +90,26 @@ async def watch_health(core: Core, health_servicer: Any, stop: asyncio.Event, ev
 
 @frozen
 class WorkerRole:
-    """Set when this process is one of ``--workers N``: the REST socket it inherits,
-    the pipe it reports readiness on, and its index."""
+    """Set when this process is one of ``--workers N``: its index and the pipe it
+    reports readiness on.  It binds both ports with SO_REUSEPORT, so the kernel spreads
+    new connections over the workers."""
 
     index: int
-    rest_fd: int
     ready_fd: int
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound with SO_REUSEPORT: one of a group that shares ``port``."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def bind_rest(config: Config) -> Sockets:
@@ -124,8 +138,15 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     if worker is None:
         sockets = bind_rest(config)
     else:
-        inherited = socket.socket(fileno=worker.rest_fd)
-        sockets = Sockets(secure_sockets=[], insecure_sockets=[inherited], quic_sockets=[])
+        # each worker listens on a socket of its own in the port's SO_REUSEPORT group:
+        # with one shared socket, asyncio's accept loop let whichever worker woke first
+        # take every pending connection, and keep-alive clients stayed there
+        try:
+            own = reuse_port_socket(settings.host, settings.rest_port)
+            own.listen(config.backlog)
+        except OSError as exc:
+            raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
+        sockets = Sockets(secure_sockets=[], insecure_sockets=[own], quic_sockets=[])
     raw_store = await open_store(settings)
     metrics = Metrics()
     store = cast(Store, MeasuredStore(raw_store, metrics))

@@ -1,8 +1,10 @@
 """``threadgate serve --workers N``: N processes serving both protocols on the same ports.
 
-The supervisor binds the REST socket once and hands it to every worker (they all
-accept on it); the gRPC port is shared with SO_REUSEPORT, on purpose, after the
-supervisor checked that no other process holds it.  It runs migrations and makes
+Both ports are shared with SO_REUSEPORT, on purpose, after the supervisor checked
+that no other process holds them: every worker listens on sockets of its own and the
+kernel spreads new connections over them.  The supervisor keeps a bound (never
+listening) socket in the REST port's group for as long as it runs, so a plain bind by
+another program fails.  It runs migrations and makes
 the first key before any worker starts, forwards SIGTERM/SIGINT so every worker
 drains its in-flight calls, and stops them all if one dies.
 """
@@ -21,24 +23,42 @@ import time
 from collections.abc import Sequence
 
 from adapters.bootstrap import build_core, open_store
-from adapters.serve import bind_rest, describe_store, first_key, hypercorn_config
+from adapters.serve import describe_store, first_key, reuse_port_socket
 from adapters.settings import Settings
 
 log = logging.getLogger("threadgate.workers")
 
 
+def _check_port_free(host: str, port: int, what: str) -> None:
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # SO_REUSEADDR: connections of an earlier run in TIME_WAIT do not hold the port,
+    # while a listener (another program) still does
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        raise OSError(f"cannot listen for {what} on {host}:{port}: {exc.strerror}") from exc
+    finally:
+        probe.close()
+
+
 def _check_grpc_port_free(settings: Settings) -> None:
     if settings.grpc_port == 0:
         raise OSError("--workers needs a fixed --grpc-port (they share it)")
-    probe = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    _check_port_free(settings.host, settings.grpc_port, "gRPC")
+
+
+def _reserve_rest_port(settings: Settings) -> socket.socket:
+    """A bound, never listening socket in the REST port's SO_REUSEPORT group (port 0
+    picks one), after checking that no other program holds the port."""
+    if settings.rest_port:
+        _check_port_free(settings.host, settings.rest_port, "REST")
     try:
-        probe.bind((settings.host, settings.grpc_port))
+        return reuse_port_socket(settings.host, settings.rest_port)
     except OSError as exc:
         raise OSError(
-            f"cannot listen for gRPC on {settings.host}:{settings.grpc_port}: {exc.strerror}"
+            f"cannot listen for REST on {settings.host}:{settings.rest_port}: {exc.strerror}"
         ) from exc
-    finally:
-        probe.close()
 
 
 async def _prepare(settings: Settings) -> None:
@@ -50,11 +70,10 @@ async def _prepare(settings: Settings) -> None:
 
 
 def supervise(settings: Settings, argv: Sequence[str]) -> int:
-    sockets = bind_rest(hypercorn_config(settings))
+    reserved = _reserve_rest_port(settings)
+    rest_port = reserved.getsockname()[1]
     _check_grpc_port_free(settings)
     asyncio.run(_prepare(settings))
-    rest = sockets.insecure_sockets[0]
-    rest.set_inheritable(True)
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:
@@ -77,13 +96,14 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
             *argv,
             "--workers",
             "1",
+            "--rest-port",
+            str(rest_port),
             "--worker-role",
-            f"{index}:{rest.fileno()}:{write_end}",
+            f"{index}:{write_end}",
         ]
-        workers.append(subprocess.Popen(cmd, pass_fds=(rest.fileno(), write_end)))
+        workers.append(subprocess.Popen(cmd, pass_fds=(write_end,)))
         os.close(write_end)
         ready_pipes.append(read_end)
-    rest.close()
 
     deadline = time.monotonic() + 60
     waiting = set(ready_pipes)
@@ -100,7 +120,7 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
         os.close(fd)
     if not waiting and not stopping:
         print(
-            f"threadgate listening: REST http://{settings.host}:{settings.rest_port}/v1 "
+            f"threadgate listening: REST http://{settings.host}:{rest_port}/v1 "
             f"gRPC {settings.host}:{settings.grpc_port} store {describe_store(settings)} "
             f"workers {settings.workers}",
             flush=True,
@@ -116,5 +136,6 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
             forward(signal.SIGTERM, None)
         time.sleep(0.1)
     codes = [p.returncode for p in workers]
+    reserved.close()
     print("threadgate stopped", flush=True)
     return 0 if stopping and all(c == 0 for c in codes) else 1

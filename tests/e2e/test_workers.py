@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from yandex.cloud.ai.assistants.v1.threads import message_service_pb2 as ms
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
 
 from tests.e2e.concurrency import assert_one_order, write_concurrently
-from tests.e2e.server import Server, running_server, start_server
+from tests.e2e.server import Server, free_port, running_server, start_server
 
 
 def _children(pid: int) -> list[int]:
@@ -75,9 +77,6 @@ def test_a_dead_worker_stops_the_set(tmp_path: Path) -> None:
 
 
 def test_workers_need_a_fixed_grpc_port(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     proc = subprocess.run(
         [
             sys.executable,
@@ -98,3 +97,32 @@ def test_workers_need_a_fixed_grpc_port(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 1 and "fixed --grpc-port" in proc.stderr
+
+
+def _serve(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "serve", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_workers_and_another_server_never_share_the_rest_port(tmp_path: Path) -> None:
+    """The workers share their ports with SO_REUSEPORT on purpose; nobody else may join."""
+    with running_server(tmp_path / "a", "--workers", "2") as workers:
+        plain = _serve("--rest-port", str(workers.rest_port), "--grpc-port", "0", data_dir=tmp_path / "b")
+        assert plain.returncode == 1 and "cannot listen for REST" in plain.stderr
+        assert "threadgate listening" not in plain.stdout
+    with running_server(tmp_path / "c") as single:
+        more = _serve(
+            "--workers",
+            "2",
+            "--rest-port",
+            str(single.rest_port),
+            "--grpc-port",
+            str(free_port()),
+            data_dir=tmp_path / "d",
+        )
+        assert more.returncode == 1 and "cannot listen for REST" in more.stderr
+        assert "threadgate listening" not in more.stdout
