@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -39,9 +40,16 @@ class WriterClosed(RuntimeError):
 
 class GroupCommitWriter:
     def __init__(
-        self, conn: sqlite3.Connection, *, max_batch: int = 256, name: str = "sqlite-writer"
+        self,
+        conn: sqlite3.Connection,
+        *,
+        max_batch: int = 256,
+        lock_timeout: float = 10.0,
+        name: str = "sqlite-writer",
     ) -> None:
+        """``conn`` should have ``busy_timeout = 0``: the writer waits for the lock itself."""
         self._conn = conn
+        self.lock_timeout = lock_timeout
         self._max_batch = max_batch
         self._jobs: list[_Job] = []
         self._ready = threading.Condition(threading.Lock())
@@ -122,7 +130,7 @@ class GroupCommitWriter:
         conn = self._conn
         outcomes: list[tuple[bool, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
         except BaseException as exc:
             return [(False, exc)] * len(batch)
         try:
@@ -156,6 +164,23 @@ class GroupCommitWriter:
             return [(False, exc)] * len(batch)
         self.batches += 1
         return outcomes
+
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, waiting up to ``lock_timeout`` for another process's write
+        lock.  SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, which
+        with ``--workers`` on one file made a writer wait up to 100 ms for a lock held for
+        well under one; this tries again after 0.1 ms, doubling up to 2 ms."""
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.0001
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -110,6 +110,7 @@ class SqliteStore:
         writer.execute("PRAGMA journal_mode = WAL")
         writer.execute(f"PRAGMA synchronous = {self._synchronous}")
         migrate(writer)
+        writer.execute("PRAGMA busy_timeout = 0")  # GroupCommitWriter waits for the lock itself
         reader = self._connection()
         reader.execute("PRAGMA query_only = ON")
         # After every commit by the writer, the reader's page cache is stale and its
@@ -287,10 +288,11 @@ class SqliteStore:
             next_seq, count = row[16], row[17]
             if count + len(messages) > max_messages:
                 raise too_many_messages(max_messages)
-            self._store_thread(conn, thread)
+            # the thread's new state and its counters in one statement
+            row = thread_to_row(thread)
             conn.execute(
-                "UPDATE threads SET next_seq = ?, message_count = ? WHERE id = ?",
-                (next_seq + len(messages), count + len(messages), thread_id),
+                f"UPDATE threads SET {_THREAD_SET}, next_seq = ?, message_count = ? WHERE id = ?",
+                (*row[1:], next_seq + len(messages), count + len(messages), row[0]),
             )
             self._insert_messages(conn, messages, first_seq=next_seq)
             self._claim(conn, idempotency, [m.id for m in messages])

@@ -26,6 +26,7 @@ def db(tmp_path: Path) -> Iterator[Path]:
 def writer_for(path: Path) -> GroupCommitWriter:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA busy_timeout = 0")  # as SqliteStore sets it: the writer waits itself
     return GroupCommitWriter(conn)
 
 
@@ -101,7 +102,7 @@ async def test_a_lone_failing_write_changes_nothing(db: Path) -> None:
 async def test_a_batch_that_cannot_lock_fails_every_write_in_it(db: Path) -> None:
     writer = writer_for(db)
     blocker = sqlite3.connect(db, isolation_level=None)
-    writer.connection.execute("PRAGMA busy_timeout = 0")
+    writer.lock_timeout = 0.05
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         outcomes = await asyncio.gather(*(writer.submit(insert(k)) for k in range(3)), return_exceptions=True)
@@ -186,4 +187,20 @@ async def test_writes_made_in_one_loop_turn_share_one_transaction(db: Path) -> N
         assert await writer.submit(insert(10)) == 10  # a lone write still commits at once
         assert writer.batches == 2
     finally:
+        writer.close()
+
+
+async def test_the_writer_waits_for_another_processs_lock(db: Path) -> None:
+    writer = writer_for(db)
+    blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        pending = writer.submit(insert(1))
+        await asyncio.sleep(0.03)
+        assert not pending.done()
+        blocker.execute("ROLLBACK")  # the other process is done: the write goes through
+        assert await asyncio.wait_for(pending, 5) == 1
+        assert committed(db) == {1: "x"}
+    finally:
+        blocker.close()
         writer.close()
