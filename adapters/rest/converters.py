@@ -270,6 +270,8 @@ def part_json(part: ContentPart) -> dict[str, Any]:
 
 def message_json(message: Message) -> dict[str, Any]:
     created = unix(message.created_at)
+    # ``_value_`` is the member's value as a plain attribute; ``.value`` is a
+    # descriptor call, and a page of 20 messages reads 40 of them
     return {
         "id": message.id,
         "object": "thread.message",
@@ -277,13 +279,15 @@ def message_json(message: Message) -> dict[str, Any]:
         "assistant_id": message.assistant_id,
         "thread_id": message.thread_id,
         "run_id": message.run_id,
-        "role": message.author.role.value,
+        "role": message.author.role._value_,
         "content": [part_json(p) for p in message.content],
         "attachments": [
             {"file_id": a.file_id, "tools": [{"type": t} for t in a.tools]} for a in message.attachments
-        ],
+        ]
+        if message.attachments
+        else [],
         "metadata": dict(message.labels),
-        "status": message.status.value,
+        "status": message.status._value_,
         "incomplete_details": None,
         "completed_at": created,
         "incomplete_at": None,
