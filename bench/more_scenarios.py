@@ -43,6 +43,7 @@ from bench.servers import (
     ServerProcess,
     cpu_seconds,
     free_port,
+    on_all_cpus,
     process_tree,
     running,
     start,
@@ -389,7 +390,9 @@ def postgres() -> Iterator[str]:
     sys.path.insert(0, str(source.tree()))
     from tests.pg_server import postgres_server
 
-    with postgres_server() as pg:
+    with contextlib.ExitStack() as stack:
+        with on_all_cpus():  # PostgreSQL's processes may use every CPU, like the servers here
+            pg = stack.enter_context(postgres_server())
         yield str(pg.dsn)
 
 

@@ -54,6 +54,27 @@ class Placement:
         return f"server pinned to CPU {self.server_cpu}; load generator on CPU(s) {list(self.client_cpus)}"
 
 
+# every CPU this process may use, read at import, before ``pin_self`` narrows it
+ALL_CPUS: frozenset[int] = (
+    frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+)
+
+
+@contextmanager
+def on_all_cpus() -> Iterator[None]:
+    """Processes started inside may run on every CPU, not just the load generator's
+    (a child inherits its parent's affinity, and this process pinned itself)."""
+    if not ALL_CPUS:
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CPUS)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
 def plan_placement() -> Placement:
     """Give the servers the first allowed CPU and the load generator the others."""
     if not hasattr(os, "sched_getaffinity"):
@@ -177,16 +198,18 @@ class ServerProcess:
 def start(
     name: str, cmd: Sequence[str], ports: dict[str, int], ready: str, cpu: int | None, timeout: float = 30
 ) -> ServerProcess:
-    # run in the measured tree: ``python -m`` puts the working directory first on sys.path
-    process = subprocess.Popen(
-        list(cmd),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=source.tree(),
-        env=source.child_env(),
-    )
+    # run in the measured tree: ``python -m`` puts the working directory first on sys.path;
+    # an unpinned server (cpu None) gets every CPU, not the load generator's
+    with contextlib.nullcontext() if cpu is not None else on_all_cpus():
+        process = subprocess.Popen(
+            list(cmd),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=source.tree(),
+            env=source.child_env(),
+        )
     if cpu is not None:
         _pin_process(process.pid, cpu)
     server = ServerProcess(name, process, ports, cpu)
