@@ -213,7 +213,11 @@ def http_client(server: ServerProcess, connections: int) -> httpx.AsyncClient:
 
 def open_http(server: ServerProcess, spec: HttpSource) -> Open:
     """httpx workers sending ``spec``, each on its own client and keep-alive connection, with
-    requests built once (see ``bench.scenarios.open_get``); a response other than 200 fails."""
+    requests built once; a response other than 200 fails.
+
+    One client per worker avoids contention in a shared httpx connection pool, and a
+    request built once avoids rebuilding its URL and headers each time: both keep the
+    load generator's cost per request low, so more of the measured time is the server's."""
 
     async def open_(concurrency: int) -> tuple[list[Call], Close]:
         request = await _http(spec)

@@ -106,36 +106,6 @@ def log(text: str) -> None:
     print(f"[bench {time.monotonic() - _STARTED:5.1f}s] {text}", flush=True)
 
 
-def open_get(server: ServerProcess, path: str, params: dict[str, str] | None = None) -> Open:
-    """Workers that repeat one GET, each on its own client and keep-alive connection.
-
-    One client per worker avoids contention in a shared httpx connection pool, and a
-    request built once avoids rebuilding its URL and headers every time: both keep the
-    load generator's cost per request low, so more of the measured time is the server's.
-    """
-
-    async def open_(concurrency: int) -> tuple[list[Call], Close]:
-        clients = [http_client(server, 1) for _ in range(concurrency)]
-
-        def call_for(client: httpx.AsyncClient) -> Call:
-            request = client.build_request("GET", path, params=params)
-
-            async def call() -> None:
-                r = await client.send(request)
-                if r.status_code != 200:
-                    raise RuntimeError(f"GET {path} {params}: HTTP {r.status_code} {r.text[:200]}")
-
-            return call
-
-        async def close() -> None:
-            for client in clients:
-                await client.aclose()
-
-        return [call_for(c) for c in clients], close
-
-    return open_
-
-
 def open_grpc_noop(server: ServerProcess) -> Open:
     """Workers that share one channel (one HTTP/2 connection), as gRPC clients usually do."""
 
@@ -316,8 +286,6 @@ def fill_note(fill: Fill) -> dict[str, Any]:
 
 def get_load(server: ServerProcess, path: str, params: dict[str, str] | None, tool: str) -> Load:
     """A GET repeated on one path, by ``tool`` (wrk or httpx)."""
-    if tool == "httpx":
-        return python_load(open_get(server, path, params), server.pid)
     query = "" if not params else "?" + str(httpx.QueryParams(params))
     return rest_load(server, HttpSpec("GET", (path + query,), server.headers()), tool)
 
