@@ -57,7 +57,6 @@ _THREAD_SET = (
 _SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
 _SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
 _KEYS_KEPT = 1024
-MMAP_BYTES = 1 << 30
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -113,9 +112,6 @@ class SqliteStore:
         writer.execute("PRAGMA busy_timeout = 0")  # GroupCommitWriter waits for the lock itself
         reader = self._connection()
         reader.execute("PRAGMA query_only = ON")
-        # After every commit by the writer, the reader's page cache is stale and its
-        # next read would copy the pages in again; mapped, they are read in place.
-        reader.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         return writer, reader
 
     def _connection(self) -> sqlite3.Connection:
