@@ -55,6 +55,13 @@ def parser() -> argparse.ArgumentParser:
         help="requests in flight, e.g. 1,32 (default for ops and get-scaling; 1,16 for the others)",
     )
     p.add_argument(
+        "--backend",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="ops: the store threadgate serves from; postgresql starts a throw-away server "
+        "(tests/pg_server.py, fsync=off) on every CPU",
+    )
+    p.add_argument(
         "--rest-tool",
         choices=["wrk", "httpx"],
         default="wrk",
@@ -139,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet_budget=preset["quiet"] if args.quiet_budget is None else args.quiet_budget,
         attempts=int(preset["attempts"]),
         rest_tool=args.rest_tool,
+        backend=args.backend,
     )
     info = {**machine.describe(), "label": args.label}  # before pinning narrows what this process sees
     placement = plan_placement()

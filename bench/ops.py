@@ -32,6 +32,7 @@ ratios.  The targets table checks the goals at the highest concurrency (32 by de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -54,6 +55,7 @@ from bench import floors
 from bench.fill import create_thread, fill_api, message_text
 from bench.load import Load
 from bench.loads import discover, h2load_load, http_client, rest_load, scrape
+from bench.more_scenarios import postgres
 from bench.report import NOISY, num
 from bench.scenarios import (
     GRPC_FLOOR,
@@ -310,13 +312,17 @@ async def ops(ctx: Context) -> Outcome:
         "tools": tool_versions(),
     }
     rotate = threads_per_run(options)
-    with (
-        tempfile.TemporaryDirectory(prefix="threadgate-bench-ops-") as tmp,
-        running(start_floor("rest", cpu)) as rest_floor,
-        running(start_floor("grpc", cpu)) as grpc_floor,
-        running(start_floor("grpc-sync", cpu)) as sync_floor,
-        running(start_threadgate(Path(tmp), cpu)) as server,
-    ):
+    notes["backend"] = options.backend
+    with contextlib.ExitStack() as stack:
+        database = "sqlite"
+        if options.backend == "postgresql":
+            database = stack.enter_context(postgres())
+            notes["backend"] = "postgresql (throw-away server, fsync=off, not pinned)"
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="threadgate-bench-ops-"))
+        rest_floor = stack.enter_context(running(start_floor("rest", cpu)))
+        grpc_floor = stack.enter_context(running(start_floor("grpc", cpu)))
+        sync_floor = stack.enter_context(running(start_floor("grpc-sync", cpu)))
+        server = stack.enter_context(running(start_threadgate(Path(tmp), cpu, database=database)))
         if not server.api_key:
             raise RuntimeError("threadgate printed no API key on its first start: authentication is off")
         notes["api_key"] = "used on every request"
@@ -461,7 +467,7 @@ def render(name: str, outcome: Outcome, placement: str, options: Options) -> str
     parts = [
         f"## {name}",
         "",
-        f"placement: {placement}",
+        f"placement: {placement}; threadgate's store: {notes.get('backend', 'sqlite')}",
         f"load: REST {lg['rest']}; gRPC {lg['grpc']}; tools: "
         + ", ".join(f"{v}" for v in notes.get("tools", {}).values()),
         f"each run: {options.warmup:g}s warm-up invocation, then {options.duration:g}s measured; {rounds}",

@@ -55,6 +55,7 @@ class Options:
     quiet_budget: float
     attempts: int  # runs at most per measurement when other processes disturb them
     rest_tool: str = "wrk"  # REST load generator: "wrk" or "httpx" (this process)
+    backend: str = "sqlite"  # ops: "sqlite" or "postgresql"
 
 
 @frozen

@@ -235,8 +235,11 @@ def start(
     return server
 
 
-def start_threadgate(data_dir: Path, cpu: int | None, api_key: str | None = None) -> ServerProcess:
-    """Serve ``data_dir``; ``api_key`` is the key an earlier start on it printed, if any."""
+def start_threadgate(
+    data_dir: Path, cpu: int | None, api_key: str | None = None, database: str = "sqlite"
+) -> ServerProcess:
+    """Serve ``data_dir`` (or ``database``); ``api_key`` is the key an earlier start on it
+    printed, if any."""
     ports = {"rest": free_port(), "grpc": free_port()}
     # what the ``threadgate`` script runs (adapters.cli:main), from the measured tree
     cmd = [
@@ -253,7 +256,7 @@ def start_threadgate(data_dir: Path, cpu: int | None, api_key: str | None = None
         "--data-dir",
         str(data_dir),
         "--database",
-        "sqlite",
+        database,
     ]
     server = start("threadgate", cmd, ports, THREADGATE_READY, cpu)
     server.api_key = api_key
