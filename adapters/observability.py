@@ -19,12 +19,11 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from adapters.grpc.errors import Undecodable, abort_with, invalid_argument_status
-from adapters.loop_metrics import LoopCounter, LoopHistogram, Series
+from adapters.loop_metrics import LoopCounter, LoopHistogram
 from core.expiry import SweepTotals
 
 request_log = logging.getLogger("threadgate.request")
 
-_random_bits = random.getrandbits
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -35,7 +34,7 @@ def request_id_from(candidate: str | None) -> str:
     ``random`` (reseeded in every process) rather than a system call per request."""
     if candidate and _REQUEST_ID.fullmatch(candidate):
         return candidate
-    return f"{_random_bits(128):032x}"
+    return f"{random.getrandbits(128):032x}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,7 +78,6 @@ class Metrics:
         )
         for collector in (self.requests, self.latency, self.store_latency):
             self.registry.register(collector)
-        self._children: dict[tuple[str, str, str], tuple[list[float], Series]] = {}
 
     def watch_sweeper(self, totals: SweepTotals) -> None:
         self.registry.register(_SweeperCollector(totals))
@@ -90,15 +88,8 @@ class Metrics:
 
     def observe(self, protocol: str, method: str, outcome: str, seconds: float) -> None:
         """Count and time one request (on the event-loop thread, like every update)."""
-        key = (protocol, method, outcome)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.requests.cell(protocol, method, outcome),
-                self.latency.series(protocol, method),
-            )
-        children[0][0] += 1
-        children[1].observe(seconds)
+        self.requests.cell(protocol, method, outcome)[0] += 1
+        self.latency.series(protocol, method).observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -117,6 +108,22 @@ class _SweeperCollector(Collector):
             "threadgate_sweeper_messages_deleted", "Messages of expired threads deleted.", value=t.messages
         )
         yield CounterMetricFamily("threadgate_sweeper_batches", "Sweep transactions run.", value=t.batches)
+
+
+class _CommitCollector(Collector):
+    def __init__(self, totals: Callable[[], tuple[int, int]]) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        commits, writes = self._totals()
+        yield CounterMetricFamily(
+            "threadgate_store_commits", "Write transactions committed (one fsync each).", value=commits
+        )
+        yield CounterMetricFamily(
+            "threadgate_store_writes",
+            "Writes committed; over threadgate_store_commits, the group-commit batch size.",
+            value=writes,
+        )
 
 
 class RequestLines:
@@ -166,22 +173,6 @@ def write_request_lines_to(stream: TextIO | None) -> None:
     if _request_lines is not None:
         _request_lines.flush()
     _request_lines = None if stream is None else RequestLines(stream)
-
-
-class _CommitCollector(Collector):
-    def __init__(self, totals: Callable[[], tuple[int, int]]) -> None:
-        self._totals = totals
-
-    def collect(self) -> Iterable[CounterMetricFamily]:
-        commits, writes = self._totals()
-        yield CounterMetricFamily(
-            "threadgate_store_commits", "Write transactions committed (one fsync each).", value=commits
-        )
-        yield CounterMetricFamily(
-            "threadgate_store_writes",
-            "Writes committed; over threadgate_store_commits, the group-commit batch size.",
-            value=writes,
-        )
 
 
 def log_request(fields: dict[str, Any]) -> None:

@@ -24,7 +24,6 @@ from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_
 from adapters.rest.app import build_app
 from adapters.rest.endpoints import RestOptions
 from adapters.settings import Settings
-from adapters.storage.sqlite import SqliteStore
 from core.access import AccessRole
 from core.expiry import ExpirySweeper, SweepSettings
 from core.ports import Store
@@ -195,8 +194,9 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
             ),
         )
         metrics.watch_sweeper(sweeper.totals)
-        if isinstance(raw_store, SqliteStore):
-            metrics.watch_commits(raw_store.commit_totals)
+        commit_totals = getattr(raw_store, "commit_totals", None)  # group-committing stores
+        if commit_totals is not None:
+            metrics.watch_commits(commit_totals)
         sweeping = asyncio.create_task(sweeper.run(stop))
         watching = asyncio.create_task(watch_health(core, health_servicer, stop))
         rest_port = sockets.insecure_sockets[0].getsockname()[1]

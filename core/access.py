@@ -24,8 +24,8 @@ from core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthentic
 from core.model import Thread
 
 KEY_PREFIX = "tgk_"
-_PRINCIPALS_KEPT = 4096
 SUBJECT_PREFIX = "sub_"
+_PRINCIPALS_KEPT = 4096  # principals remembered per process (made again when a key changes)
 
 
 class AccessRole(enum.IntEnum):

@@ -30,40 +30,44 @@ def service_handlers(
 ) -> tuple[grpc.GenericRpcHandler, ...]:
     """Both services, as the generated add_*_to_server would register them, but with
     request deserializers that never raise (bad bytes must be INVALID_ARGUMENT), and
-    every method observed (request id, metrics, log line)."""
+    every method observed (request id, metrics, log line) as ``<Service>/<Method>``."""
     ts, ms, t, m = thread_service_pb2, message_service_pb2, thread_pb2, message_pb2
 
-    def _unary(behavior: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
-        service = "ThreadService" if behavior.__self__ is threads else "MessageService"
-        return grpc.unary_unary_rpc_method_handler(
-            observer.unary(f"{service}/{behavior.__name__}", behavior),
-            request_deserializer=tolerant(request.FromString),
-            response_serializer=response.SerializeToString,
-        )
+    def unary(service: str, servicer: Any, methods: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+        short = service.rsplit(".", 1)[-1]
+        return {
+            name: grpc.unary_unary_rpc_method_handler(
+                observer.unary(f"{short}/{name}", getattr(servicer, name)),
+                request_deserializer=tolerant(request.FromString),
+                response_serializer=response.SerializeToString,
+            )
+            for name, (request, response) in methods.items()
+        }
 
+    thread_methods = unary(
+        SERVICE_NAMES[0],
+        threads,
+        {
+            "Create": (ts.CreateThreadRequest, t.Thread),
+            "Get": (ts.GetThreadRequest, t.Thread),
+            "Update": (ts.UpdateThreadRequest, t.Thread),
+            "Delete": (ts.DeleteThreadRequest, ts.DeleteThreadResponse),
+            "List": (ts.ListThreadsRequest, ts.ListThreadsResponse),
+        },
+    )
+    message_methods = unary(
+        SERVICE_NAMES[1],
+        messages,
+        {"Create": (ms.CreateMessageRequest, m.Message), "Get": (ms.GetMessageRequest, m.Message)},
+    )
+    message_methods["List"] = grpc.unary_stream_rpc_method_handler(
+        observer.stream("MessageService/List", messages.List),
+        request_deserializer=tolerant(ms.ListMessagesRequest.FromString),
+        response_serializer=m.Message.SerializeToString,
+    )
     return (
-        grpc.method_handlers_generic_handler(
-            SERVICE_NAMES[0],
-            {
-                "Create": _unary(threads.Create, ts.CreateThreadRequest, t.Thread),
-                "Get": _unary(threads.Get, ts.GetThreadRequest, t.Thread),
-                "Update": _unary(threads.Update, ts.UpdateThreadRequest, t.Thread),
-                "Delete": _unary(threads.Delete, ts.DeleteThreadRequest, ts.DeleteThreadResponse),
-                "List": _unary(threads.List, ts.ListThreadsRequest, ts.ListThreadsResponse),
-            },
-        ),
-        grpc.method_handlers_generic_handler(
-            SERVICE_NAMES[1],
-            {
-                "Create": _unary(messages.Create, ms.CreateMessageRequest, m.Message),
-                "Get": _unary(messages.Get, ms.GetMessageRequest, m.Message),
-                "List": grpc.unary_stream_rpc_method_handler(
-                    observer.stream("MessageService/List", messages.List),
-                    request_deserializer=tolerant(ms.ListMessagesRequest.FromString),
-                    response_serializer=m.Message.SerializeToString,
-                ),
-            },
-        ),
+        grpc.method_handlers_generic_handler(SERVICE_NAMES[0], thread_methods),
+        grpc.method_handlers_generic_handler(SERVICE_NAMES[1], message_methods),
     )
 
 

@@ -1,17 +1,18 @@
 """Group commit: concurrent writes share one SQLite transaction and one fsync.
 
-One thread owns the write connection.  Writes queue up while it is busy; when it
-is free it takes every queued write (up to ``max_batch``), runs each inside its
-write of one ``BEGIN IMMEDIATE`` transaction, commits once, and only then answers
-every caller.  A write that raises gets its exception and leaves no trace; the
-others in the batch are unaffected (the batch is run again with each write in a
-``SAVEPOINT`` of its own).  If the commit
-itself fails, nothing in the batch was stored and every caller gets the error.
+One thread owns the write connection.  Writes queue up; when the writer is free it
+takes every queued write (up to ``max_batch``), runs them all in one ``BEGIN
+IMMEDIATE`` transaction, commits once, and only then answers every caller.  A write
+that raises gets its exception and leaves no trace; the others in the batch are
+unaffected (the batch is run again with each write in a ``SAVEPOINT`` of its own).
+If the transaction cannot start or commit, nothing in the batch was stored and every
+caller gets the error.
 
 So with ``synchronous=FULL`` each acknowledged write is on disk, as before, but
-32 writes in flight cost one ``fsync`` instead of 32.  Nothing waits on a timer:
-a lone write commits at once, and batches form only while a commit is running.
-The loop is woken once per batch, not once per write.
+32 writes in flight cost one ``fsync`` instead of 32.  Nothing waits on a timer: an
+idle writer is woken at the end of the event loop's turn (so the writes of that turn
+go together), and a busy one finds the writes queued while it committed.  The loop
+is woken once per batch, not once per write.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """SQLite ThreadStore: the embedded default (one file, WAL, versioned schema).
 
-All database work runs on one dedicated thread that owns the connection, so
-``fsync`` never blocks the event loop.  A write is acknowledged only after its
-transaction has committed; with ``synchronous=FULL`` (the default) it survives
-``kill -9`` and power loss alike.
+Writes run on one writer thread that owns the write connection and commits
+concurrent writes together (``group_commit``), so ``fsync`` never blocks the event
+loop; reads run on the loop, on a read-only connection.  A write is acknowledged only
+after its transaction has committed; with ``synchronous=FULL`` (the default) it
+survives ``kill -9`` and power loss alike.
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ _THREAD_SET = (
 )
 _SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
 _SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
-_KEYS_KEPT = 1024
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -92,7 +92,6 @@ class SqliteStore:
         self._synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._writer: GroupCommitWriter | None = None
-        self._keys_seen: dict[tuple[Any, ...], ApiKey] = {}
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteStore:
@@ -206,9 +205,19 @@ class SqliteStore:
         return self._get_thread(thread_id)
 
     @staticmethod
-    def _store_thread(conn: sqlite3.Connection, thread: Thread) -> None:
+    def _store_thread(
+        conn: sqlite3.Connection, thread: Thread, counters: tuple[int, int] | None = None
+    ) -> None:
+        """Write the thread's fields back; ``counters`` also sets (next_seq, message_count),
+        in the same statement."""
         row = thread_to_row(thread)
-        conn.execute(f"UPDATE threads SET {_THREAD_SET} WHERE id = ?", (*row[1:], row[0]))
+        if counters is None:
+            conn.execute(f"UPDATE threads SET {_THREAD_SET} WHERE id = ?", (*row[1:], row[0]))
+        else:
+            conn.execute(
+                f"UPDATE threads SET {_THREAD_SET}, next_seq = ?, message_count = ? WHERE id = ?",
+                (*row[1:], *counters, row[0]),
+            )
 
     async def update_thread(self, thread_id: str, change: ThreadChange) -> Thread | None:
         def run(conn: sqlite3.Connection) -> Thread | None:
@@ -239,17 +248,14 @@ class SqliteStore:
         limit: int,
         after: ThreadPosition | None,
     ) -> list[Thread]:
-        def run() -> list[Thread]:
-            sql = f"SELECT {THREAD_COLUMNS} FROM threads WHERE folder_id = ? AND expires_us > ?"
-            args: list[Any] = [folder_id, to_us(alive_at)]
-            if after is not None:
-                sql += " AND (created_us, id) < (?, ?)"
-                args += [to_us(after.created_at), after.thread_id]
-            sql += " ORDER BY created_us DESC, id DESC LIMIT ?"
-            args.append(limit)
-            return [thread_from_row(r) for r in self._db.execute(sql, args)]
-
-        return run()
+        sql = f"SELECT {THREAD_COLUMNS} FROM threads WHERE folder_id = ? AND expires_us > ?"
+        args: list[Any] = [folder_id, to_us(alive_at)]
+        if after is not None:
+            sql += " AND (created_us, id) < (?, ?)"
+            args += [to_us(after.created_at), after.thread_id]
+        sql += " ORDER BY created_us DESC, id DESC LIMIT ?"
+        args.append(limit)
+        return [thread_from_row(r) for r in self._db.execute(sql, args)]
 
     # -- messages -----------------------------------------------------------------
 
@@ -284,12 +290,7 @@ class SqliteStore:
             next_seq, count = row[16], row[17]
             if count + len(messages) > max_messages:
                 raise too_many_messages(max_messages)
-            # the thread's new state and its counters in one statement
-            row = thread_to_row(thread)
-            conn.execute(
-                f"UPDATE threads SET {_THREAD_SET}, next_seq = ?, message_count = ? WHERE id = ?",
-                (*row[1:], next_seq + len(messages), count + len(messages), row[0]),
-            )
+            self._store_thread(conn, thread, counters=(next_seq + len(messages), count + len(messages)))
             self._insert_messages(conn, messages, first_seq=next_seq)
             self._claim(conn, idempotency, [m.id for m in messages])
             return list(messages)
@@ -297,14 +298,11 @@ class SqliteStore:
         return await self._write(run)
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
-        def run() -> Message | None:
-            row = self._db.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
-                (message_id, thread_id),
-            ).fetchone()
-            return message_from_row(row) if row else None
-
-        return run()
+        row = self._db.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
+            (message_id, thread_id),
+        ).fetchone()
+        return message_from_row(row) if row else None
 
     def _cursor(self, thread_id: str, name: str, message_id: str) -> int:
         row = self._db.execute(
@@ -326,43 +324,40 @@ class SqliteStore:
         before: str | None = None,
         run_id: str | None = None,
     ) -> MessagePage | None:
-        def run() -> MessagePage | None:
-            db = self._db
-            db.execute("BEGIN")  # one snapshot for the cursor lookups and the page
-            try:
-                if db.execute("SELECT 1 FROM threads WHERE id = ?", (thread_id,)).fetchone() is None:
-                    return None
-                where = ["thread_id = ?"]
-                args: list[Any] = [thread_id]
-                if run_id is not None:
-                    where.append("run_id = ?")
-                    args.append(run_id)
-                forward = ">" if order == "asc" else "<"
-                backward = "<" if order == "asc" else ">"
-                if after is not None:
-                    where.append(f"seq {forward} ?")
-                    args.append(self._cursor(thread_id, "after", after))
-                if before is not None:
-                    where.append(f"seq {backward} ?")
-                    args.append(self._cursor(thread_id, "before", before))
-                # `before` alone asks for the page just before the cursor: read it
-                # walking backwards, then put it back in the requested order.
-                reverse = before is not None and after is None
-                direction = "ASC" if (order == "asc") != reverse else "DESC"
-                sql = (
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
-                    f"ORDER BY seq {direction} LIMIT ?"
-                )
-                rows = db.execute(sql, (*args, limit + 1)).fetchall()
-            finally:
-                db.execute("COMMIT")
-            has_more = len(rows) > limit
-            rows = rows[:limit]
-            if reverse:
-                rows.reverse()
-            return MessagePage([message_from_row(r) for r in rows], has_more)
-
-        return run()
+        db = self._db
+        db.execute("BEGIN")  # one snapshot for the cursor lookups and the page
+        try:
+            if db.execute("SELECT 1 FROM threads WHERE id = ?", (thread_id,)).fetchone() is None:
+                return None
+            where = ["thread_id = ?"]
+            args: list[Any] = [thread_id]
+            if run_id is not None:
+                where.append("run_id = ?")
+                args.append(run_id)
+            forward = ">" if order == "asc" else "<"
+            backward = "<" if order == "asc" else ">"
+            if after is not None:
+                where.append(f"seq {forward} ?")
+                args.append(self._cursor(thread_id, "after", after))
+            if before is not None:
+                where.append(f"seq {backward} ?")
+                args.append(self._cursor(thread_id, "before", before))
+            # `before` alone asks for the page just before the cursor: read it
+            # walking backwards, then put it back in the requested order.
+            reverse = before is not None and after is None
+            direction = "ASC" if (order == "asc") != reverse else "DESC"
+            sql = (
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} "
+                f"ORDER BY seq {direction} LIMIT ?"
+            )
+            rows = db.execute(sql, (*args, limit + 1)).fetchall()
+        finally:
+            db.execute("COMMIT")
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if reverse:
+            rows.reverse()
+        return MessagePage([message_from_row(r) for r in rows], has_more)
 
     async def update_message(
         self, thread_id: str, message_id: str, change: Callable[[Message], Message]
@@ -448,24 +443,12 @@ class SqliteStore:
         await self._write(run)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
-        # read on every call (a revocation by another process counts at once); only
-        # the decoding of an unchanged row is remembered
         row = self._db.execute(_SELECT_KEY, (key_id,)).fetchone()
-        if row is None:
-            return None
-        key = self._keys_seen.get(row)
-        if key is None:
-            if len(self._keys_seen) >= _KEYS_KEPT:
-                self._keys_seen.clear()
-            key = self._keys_seen[row] = key_from_row(row)
-        return key
+        return key_from_row(row) if row else None
 
     async def list_keys(self) -> list[ApiKey]:
-        def run() -> list[ApiKey]:
-            rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
-            return [key_from_row(r) for r in rows]
-
-        return run()
+        rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
+        return [key_from_row(r) for r in rows]
 
     async def revoke_key(self, key_id: str, at: datetime) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
