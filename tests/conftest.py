@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
+from hypothesis import settings
+
+# CI runs the suite once per submission: there, every property test draws the same
+# examples each run (a failure is a real one, and reproducible); locally they explore.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.hookimpl(trylast=True)
