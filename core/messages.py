@@ -14,6 +14,7 @@ from core.model import (
     Attachment,
     Author,
     ContentPart,
+    ImageUrlPart,
     Message,
     MessageStatus,
     Role,
@@ -21,10 +22,18 @@ from core.model import (
     Thread,
 )
 from core.ports import Idempotency, MessagePage, Order, ThreadStore
-from core.validation import MAX_AUTHOR_ID, check_labels, check_length, usable_id
+from core.sizes import (
+    MAX_ATTACHMENTS,
+    MAX_TEXT_PART,
+    check_content_size,
+    check_part_count,
+    fit_page,
+    message_bytes,
+)
+from core.validation import MAX_AUTHOR_ID, MAX_ID, check_labels, check_length, check_text, usable_id
 
 MESSAGE_PREFIX = "msg_"
-MAX_TEXT = 256_000
+MAX_TEXT = MAX_TEXT_PART
 MAX_INITIAL_MESSAGES = 32
 MAX_PAGE_LIMIT = 100
 DEFAULT_MAX_MESSAGES_PER_THREAD = 100_000
@@ -79,15 +88,25 @@ class MessageService:
                 "Invalid 'content': a message needs at least one content part.",
                 "empty_array",
             )
+        check_part_count(new.content, f"{prefix}content")
         for i, part in enumerate(new.content):
-            if isinstance(part, TextPart) and len(part.text) > MAX_TEXT:
-                where = f"{prefix}content[{i}]" if len(new.content) > 1 else f"{prefix}content"
-                raise InvalidArgument(
-                    where,
-                    f"Invalid '{where}': string too long. Expected a string with maximum "
-                    f"length {MAX_TEXT}, but got a string with length {len(part.text)} instead.",
-                    "string_above_max_length",
-                )
+            where = f"{prefix}content[{i}]" if len(new.content) > 1 else f"{prefix}content"
+            if isinstance(part, TextPart):
+                check_length(part.text, where, MAX_TEXT)
+            elif isinstance(part, ImageUrlPart):
+                check_text(part.url, f"{where}.image_url.url")
+            else:
+                check_length(part.file_id, f"{where}.image_file.file_id", MAX_ID)
+        check_content_size(new.content, f"{prefix}content")
+        if len(new.attachments) > MAX_ATTACHMENTS:
+            raise InvalidArgument(
+                f"{prefix}attachments",
+                f"Invalid '{prefix}attachments': array too long. Expected an array with maximum "
+                f"length {MAX_ATTACHMENTS}, but got an array with length {len(new.attachments)} instead.",
+                "array_above_max_length",
+            )
+        for i, attachment in enumerate(new.attachments):
+            check_length(attachment.file_id, f"{prefix}attachments[{i}].file_id", MAX_ID)
         if new.author_id is not None:
             check_length(new.author_id, f"{prefix}author.id", MAX_AUTHOR_ID)
         check_labels(new.labels, f"{prefix}labels")
@@ -146,7 +165,7 @@ class MessageService:
         claim = None
         if idempotency is not None:
             scope = f"{caller.key_id or caller.subject_id}:create_message"
-            claim = idempotency.claim(scope, now, self._idempotency_window)
+            claim = idempotency.claim(scope, thread_id, now, self._idempotency_window)
 
         def append(thread: Thread) -> tuple[Thread, list[Message]]:
             visible(thread, thread_id, caller, now)
@@ -160,6 +179,10 @@ class MessageService:
         )
         if added is None:
             raise NotFound("thread", thread_id)
+        if claim is not None:
+            # a replay returns what was stored the first time without running ``append``:
+            # the thread must still be there for the caller, or the message is gone too
+            visible(await self._store.get_thread(thread_id), thread_id, caller, self._clock.now())
         return added[0]
 
     async def _live_thread(
@@ -213,6 +236,9 @@ class MessageService:
         )
         if page is None:
             raise NotFound("thread", thread_id)
+        fits = fit_page(page.messages, message_bytes)
+        if fits < len(page.messages):  # a page of large messages stops at PAGE_BYTES
+            return MessagePage(messages=page.messages[:fits], has_more=True)
         return page
 
     async def update_labels(

@@ -6,6 +6,7 @@ passes the one contract test suite in ``tests/storage``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -40,12 +41,16 @@ class Idempotency:
     key: str
     fingerprint: str
 
-    def claim(self, scope: str, now: datetime, window: timedelta) -> IdempotencyClaim:
-        if not self.key or len(self.key) > 256:
+    def claim(self, scope: str, target: str, now: datetime, window: timedelta) -> IdempotencyClaim:
+        """``target`` is what the request acts on (the folder a thread is created in, the
+        thread a message is added to): the same key and body sent for another target is
+        another request, never a replay of the first."""
+        if not self.key or len(self.key) > 256 or "\x00" in self.key:
             raise InvalidArgument(
                 "idempotency_key", "An idempotency key must be 1 to 256 characters.", "invalid_value"
             )
-        return IdempotencyClaim(scope, self.key, self.fingerprint, now, now - window)
+        fingerprint = hashlib.sha256(f"{target}\x00{self.fingerprint}".encode()).hexdigest()
+        return IdempotencyClaim(scope, self.key, fingerprint, now, now - window)
 
 
 @frozen

@@ -15,18 +15,22 @@ from core.errors import InvalidArgument, NotFound
 from core.messages import MessageService, NewMessage
 from core.model import ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
 from core.ports import Idempotency, ThreadPosition, ThreadStore
+from core.sizes import check_tools_size, fit_page, thread_bytes
 from core.tools import with_file_search_ids
 from core.validation import (
     MAX_AUTHOR_ID,
     MAX_DESCRIPTION,
     MAX_ID,
     MAX_NAME,
+    check_ids,
     check_labels,
     check_length,
+    json_strings_clean,
     usable_id,
 )
 
 THREAD_PREFIX = "thread_"
+MAX_CODE_INTERPRETER_FILES = 20  # OpenAI's limit on tool_resources.code_interpreter.file_ids
 AUTHOR_PREFIX = "user_"
 
 
@@ -121,6 +125,21 @@ def decode_page_token(token: str) -> ThreadPosition:
     return ThreadPosition(created_at=created_at, thread_id=thread_id)
 
 
+def check_tools(tools: tuple[Tool, ...]) -> tuple[Tool, ...]:
+    check_tools_size(tools)
+    for i, tool in enumerate(tools):
+        if not json_strings_clean(tool.spec):
+            raise InvalidArgument(
+                f"tools[{i}]", f"Invalid 'tools[{i}]': the NUL character is not allowed.", "invalid_value"
+            )
+    return tools
+
+
+def check_file_ids(ids: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    field_name = "code_interpreter_file_ids"
+    return None if ids is None else check_ids(ids, field_name, MAX_CODE_INTERPRETER_FILES)
+
+
 class ThreadService:
     def __init__(
         self,
@@ -178,8 +197,8 @@ class ThreadService:
             last_activity_at=now,
             expiration=self.resolve_expiration(request.expiration),
             labels=check_labels(request.labels),
-            tools=request.tools,
-            code_interpreter_file_ids=request.code_interpreter_file_ids,
+            tools=check_tools(request.tools),
+            code_interpreter_file_ids=check_file_ids(request.code_interpreter_file_ids),
         )
 
     def apply_update(self, thread: Thread, update: ThreadUpdate, caller: Principal, now: datetime) -> Thread:
@@ -208,14 +227,15 @@ class ThreadService:
                 ttl = self._check_ttl(update.expiration.ttl_days or self._expiration.default_ttl_days)
             changed = evolve(changed, expiration=ExpirationConfig(policy=policy, ttl_days=ttl))
         if "tools" in f:
-            changed = evolve(changed, tools=update.tools or ())
+            changed = evolve(changed, tools=check_tools(update.tools or ()))
         if "file_search_ids" in f:
             # applied to the tools as stored now, inside the update's transaction
-            changed = evolve(
-                changed, tools=with_file_search_ids(changed.tools, update.file_search_ids or None)
-            )
+            ids = update.file_search_ids or None
+            changed = evolve(changed, tools=check_tools(with_file_search_ids(changed.tools, ids)))
         if "code_interpreter_file_ids" in f:
-            changed = evolve(changed, code_interpreter_file_ids=update.code_interpreter_file_ids)
+            changed = evolve(
+                changed, code_interpreter_file_ids=check_file_ids(update.code_interpreter_file_ids)
+            )
         return evolve(changed, updated_by=caller.subject_id, updated_at=now)
 
     # -- use cases -------------------------------------------------------------
@@ -246,8 +266,10 @@ class ThreadService:
         claim = None
         if idempotency is not None:
             scope = f"{caller.key_id or caller.subject_id}:create_thread"
-            claim = idempotency.claim(scope, now, self._expiration.idempotency_window)
-        return await self._store.create_thread(thread, initial, claim)
+            claim = idempotency.claim(scope, thread.folder_id, now, self._expiration.idempotency_window)
+        created = await self._store.create_thread(thread, initial, claim)
+        # a replay returns the thread made the first time, which may have expired since
+        return visible(created, created.id, caller, self._clock.now())
 
     async def get(self, thread_id: str, caller: Principal) -> Thread:
         thread = await self._store.get_thread(thread_id) if usable_id(thread_id) else None
@@ -293,6 +315,7 @@ class ThreadService:
         threads = await self._store.list_threads(
             folder_id, alive_at=self._clock.now(), limit=limit, after=after
         )
+        del threads[fit_page(threads, thread_bytes) :]  # a page of large threads stops at PAGE_BYTES
         # A token after every non-empty page and an empty last page, as the real
         # server did: the Yandex SDK stops only on an empty page.
         token = ""

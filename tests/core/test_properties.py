@@ -20,9 +20,10 @@ labels = st.dictionaries(st.text(max_size=70), st.text(max_size=520), max_size=2
 
 
 @given(labels)
-def test_labels_are_accepted_exactly_within_openai_limits(value: dict[str, str]) -> None:
+def test_labels_are_accepted_exactly_within_openai_limits_and_without_nul(value: dict[str, str]) -> None:
     within = len(value) <= MAX_LABELS and all(
-        len(k) <= MAX_LABEL_KEY and len(v) <= MAX_LABEL_VALUE for k, v in value.items()
+        len(k) <= MAX_LABEL_KEY and len(v) <= MAX_LABEL_VALUE and "\x00" not in k + v
+        for k, v in value.items()
     )
     try:
         assert check_labels(value) == value

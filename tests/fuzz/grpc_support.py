@@ -151,7 +151,8 @@ class Pool:
 # any Unicode a protobuf string can carry (lone surrogates cannot be encoded at all)
 chars = st.characters(exclude_categories=("Cs",))
 text = st.text(chars, max_size=24)
-# names, descriptions, author and folder ids refuse U+0000 (labels and message text take it)
+# every stored text field refuses U+0000 (core/validation.py): what must be accepted is drawn
+# from clean_text, what may be anything from text
 clean_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=24)
 int64s = st.one_of(
     st.sampled_from([0, 1, -1, 2, 7, 364, 365, 366, INT32_MAX, INT32_MAX + 1, INT64_MAX, INT64_MIN]),
@@ -215,11 +216,11 @@ expiration_configs = st.builds(common_pb2.ExpirationConfig, expiration_policy=en
 # a google.protobuf.Value can carry NaN and +-inf, which JSON cannot
 special_floats = st.sampled_from([float("inf"), float("-inf"), float("nan"), -0.0, 1e308, 5e-324])
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**60), 2**60), st.floats(), special_floats, text
+    st.none(), st.booleans(), st.integers(-(2**60), 2**60), st.floats(), special_floats, clean_text
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(clean_text, children, max_size=3),
     max_leaves=8,
 )
 
@@ -242,19 +243,19 @@ call_strategies = st.one_of(
     st.just(tools_pb2.CallStrategy(always_call=tools_pb2.CallStrategy.AlwaysCall())),
     st.builds(
         lambda n, i: tools_pb2.CallStrategy(auto_call=tools_pb2.CallStrategy.AutoCall(name=n, instruction=i)),
-        text,
-        text,
+        clean_text,
+        clean_text,
     ),
 )
 
 
 @st.composite
 def search_index_tools(draw: st.DrawFn) -> tools_pb2.Tool:
-    tool = tools_pb2.SearchIndexTool(search_index_ids=draw(st.lists(text, max_size=3)))
+    tool = tools_pb2.SearchIndexTool(search_index_ids=draw(st.lists(clean_text, max_size=3)))
     if draw(st.booleans()):
         tool.max_num_results.value = draw(int64s)
     if draw(st.booleans()):
-        tool.rephraser_options.rephraser_uri = draw(text)
+        tool.rephraser_options.rephraser_uri = draw(clean_text)
     if draw(st.booleans()):
         tool.call_strategy.CopyFrom(draw(call_strategies))
     return tools_pb2.Tool(search_index=tool)
@@ -262,12 +263,12 @@ def search_index_tools(draw: st.DrawFn) -> tools_pb2.Tool:
 
 @st.composite
 def function_tools(draw: st.DrawFn) -> tools_pb2.Tool:
-    tool = tools_pb2.FunctionTool(name=draw(text), description=draw(text))
+    tool = tools_pb2.FunctionTool(name=draw(clean_text), description=draw(clean_text))
     choice = draw(st.integers(0, 3))
     if choice == 1:
-        tool.parameters.CopyFrom(struct_of(draw(st.dictionaries(text, json_values, max_size=4))))
+        tool.parameters.CopyFrom(struct_of(draw(st.dictionaries(clean_text, json_values, max_size=4))))
     elif choice == 3:
-        tool.parameters.CopyFrom(struct_of({draw(text): draw(special_floats)}))
+        tool.parameters.CopyFrom(struct_of({draw(clean_text): draw(special_floats)}))
     elif choice == 2:
         # 32 levels: the deepest a client can build, already past the server's parse limit
         tool.parameters.CopyFrom(deep_struct(draw(st.integers(1, 32))))
@@ -279,16 +280,16 @@ def gen_search_tools(draw: st.DrawFn) -> tools_pb2.Tool:
     options = tools_pb2.GenSearchOptions(enable_nrfm_docs=draw(st.booleans()))
     which = draw(st.sampled_from(["", "site", "host", "url"]))
     if which:
-        getattr(getattr(options, which), which).extend(draw(st.lists(text, max_size=3)))
+        getattr(getattr(options, which), which).extend(draw(st.lists(clean_text, max_size=3)))
     flt = draw(st.sampled_from(["", "date", "lang", "format"]))
     if flt:
         sf = tools_pb2.GenSearchOptions.SearchFilter()
         if flt == "format":
             sf.format = draw(enum_ints)  # DocFormat: open enum, unknown numbers allowed
         else:
-            setattr(sf, flt, draw(text))
+            setattr(sf, flt, draw(clean_text))
         options.search_filters.append(sf)
-    tool = tools_pb2.GenSearchTool(description=draw(text))
+    tool = tools_pb2.GenSearchTool(description=draw(clean_text))
     if draw(st.booleans()):
         tool.options.CopyFrom(options)
     return tools_pb2.Tool(gen_search=tool)
@@ -358,12 +359,12 @@ def message_data(draw: st.DrawFn, big: bool = True) -> mp.MessageData:
 @st.composite
 def valid_message_data(draw: st.DrawFn) -> mp.MessageData:
     """Initial messages the server must accept (so long lists of them get through)."""
-    parts = draw(st.lists(text.map(_text_part), min_size=1, max_size=2))
+    parts = draw(st.lists(clean_text.map(_text_part), min_size=1, max_size=2))
     m = mp.MessageData(content=mp.MessageContent(content=parts))
     role = draw(st.sampled_from(["", "user", "ASSISTANT"]))
     if role or draw(st.booleans()):
         m.author.CopyFrom(mp.Author(id=draw(clean_text), role=role))
-    m.labels.update(draw(st.dictionaries(text, text, max_size=2)))
+    m.labels.update(draw(st.dictionaries(clean_text, clean_text, max_size=2)))
     return m
 
 
@@ -572,7 +573,7 @@ def valid_create_thread_requests(draw: st.DrawFn) -> ts.CreateThreadRequest:
         name=draw(clean_text),
         description=draw(clean_text),
         default_message_author_id=draw(clean_text),
-        labels=draw(st.dictionaries(st.text(chars, max_size=MAX_LABEL_KEY), text, max_size=MAX_LABELS)),
+        labels=draw(st.dictionaries(clean_text, clean_text, max_size=MAX_LABELS)),
         tools=draw(st.lists(valid_tools, max_size=2)),
     )
     if draw(st.booleans()):
