@@ -18,7 +18,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from adapters.grpc.errors import Undecodable, abort_with, invalid_argument_status
 from adapters.loop_metrics import LoopCounter, LoopHistogram
 from core.expiry import SweepTotals
 
@@ -302,14 +301,7 @@ class GrpcObserver:
     async def _begin(self, method: str, request: Any, context: GrpcContext) -> tuple[str, float]:
         request_id = request_id_from(_metadata_value(context, "x-client-request-id"))
         await context.send_initial_metadata((("x-request-id", request_id),))
-        start = time.perf_counter()
-        if isinstance(request, Undecodable):
-            # bytes that are not the request message: INVALID_ARGUMENT (grpcio's own
-            # handling of a failing deserializer would answer UNKNOWN with a traceback)
-            self._finish(method, request_id, context, start, "INVALID_ARGUMENT")
-            undecodable = invalid_argument_status("request", "The request could not be decoded.")
-            await abort_with(context, undecodable)
-        return request_id, start
+        return request_id, time.perf_counter()
 
     def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
         """``method`` as it appears in metrics and logs, e.g. ``ThreadService/Get``."""

@@ -130,12 +130,21 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: status
 _INTERNAL = status_pb2.Status(code=code_pb2.INTERNAL, message="Internal error.")
 
 
+async def _decoded(servicer: Any, request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Bytes that are not the request message are INVALID_ARGUMENT, but only for a caller
+    who authenticated: every method authenticates before it looks at its request."""
+    if isinstance(request, Undecodable):
+        await servicer.authenticate(context)
+        raise InvalidArgument("request", "The request could not be decoded.", "invalid_value")
+
+
 def unary(
     fn: Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
     @functools.wraps(fn)
     async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
         try:
+            await _decoded(self, request, context)
             return await fn(self, request, context)
         except DomainError as exc:
             await abort_with(context, to_status(exc))
@@ -156,6 +165,7 @@ def stream(
         self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> AsyncIterator[Resp]:
         try:
+            await _decoded(self, request, context)
             async for item in fn(self, request, context):
                 yield item
         except DomainError as exc:

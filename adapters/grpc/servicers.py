@@ -67,6 +67,7 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
     def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._core = core
         self._auth = authenticate
+        self.authenticate = authenticate
 
     @unary
     async def Create(
@@ -121,6 +122,7 @@ class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
     def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._core = core
         self._auth = authenticate
+        self.authenticate = authenticate
 
     @unary
     async def Create(

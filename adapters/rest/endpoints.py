@@ -221,13 +221,14 @@ class Endpoints:
         return json_response(thread_json(thread))
 
     async def get_thread(self, request: Request) -> Response:
+        caller = await self._caller(request)
         thread_id = self._id(request, "thread_id", "thread_")
-        thread = await self._core.threads.get(thread_id, await self._caller(request))
+        thread = await self._core.threads.get(thread_id, caller)
         return json_response(thread_json(thread))
 
     async def modify_thread(self, request: Request) -> Response:
-        thread_id = self._id(request, "thread_id", "thread_")
         caller = await self._caller(request)
+        thread_id = self._id(request, "thread_id", "thread_")
         body, raw = await self._body(request, wire.ModifyThreadBody)
         resources = body.tool_resources
         if resources and resources.file_search and resources.file_search.vector_stores:
@@ -258,15 +259,16 @@ class Endpoints:
         return json_response(thread_json(thread))
 
     async def delete_thread(self, request: Request) -> Response:
+        caller = await self._caller(request)
         thread_id = self._id(request, "thread_id", "thread_")
-        await self._core.threads.delete(thread_id, await self._caller(request))
+        await self._core.threads.delete(thread_id, caller)
         return json_response({"id": thread_id, "object": "thread.deleted", "deleted": True})
 
     # -- messages -----------------------------------------------------------------
 
     async def create_message(self, request: Request) -> Response:
-        thread_id = self._id(request, "thread_id", "thread_")
         caller = await self._caller(request)
+        thread_id = self._id(request, "thread_id", "thread_")
         body, raw = await self._body(request, wire.CreateMessageBody)
         message = await self._core.messages.create(
             thread_id, message_to_core(body), caller, self._idempotency(request, raw)
@@ -274,6 +276,7 @@ class Endpoints:
         return json_response(message_json(message))
 
     async def list_messages(self, request: Request) -> Response:
+        caller = await self._caller(request)
         thread_id = self._id(request, "thread_id", "thread_")
         q = request.query_params
         limit_text = q.get("limit", "20")
@@ -294,7 +297,7 @@ class Endpoints:
             )
         page = await self._core.messages.list(
             thread_id,
-            await self._caller(request),
+            caller,
             order="asc" if order == "asc" else "desc",
             limit=limit,
             after=q.get("after") or None,
@@ -313,15 +316,15 @@ class Endpoints:
         )
 
     async def get_message(self, request: Request) -> Response:
+        caller = await self._caller(request)
         thread_id = self._id(request, "thread_id", "thread_")
         message_id = self._id(request, "message_id", "msg_")
-        caller = await self._caller(request)
         return json_response(message_json(await self._core.messages.get(thread_id, message_id, caller)))
 
     async def modify_message(self, request: Request) -> Response:
+        caller = await self._caller(request)
         thread_id = self._id(request, "thread_id", "thread_")
         message_id = self._id(request, "message_id", "msg_")
-        caller = await self._caller(request)
         body, raw = await self._body(request, wire.ModifyMessageBody)
         if "metadata" not in raw:
             return json_response(message_json(await self._core.messages.get(thread_id, message_id, caller)))
@@ -329,9 +332,10 @@ class Endpoints:
         return json_response(message_json(message))
 
     async def delete_message(self, request: Request) -> Response:
+        caller = await self._caller(request)
         thread_id = self._id(request, "thread_id", "thread_")
         message_id = self._id(request, "message_id", "msg_")
-        await self._core.messages.delete(thread_id, message_id, await self._caller(request))
+        await self._core.messages.delete(thread_id, message_id, caller)
         return json_response({"id": message_id, "object": "thread.message.deleted", "deleted": True})
 
     # -- operations ---------------------------------------------------------------

@@ -92,6 +92,61 @@ def test_rest_refuses_missing_and_wrong_keys(env: dict[str, Any]) -> None:
     assert info.value.code == "invalid_api_key"
 
 
+def test_rest_authenticates_before_it_validates(env: dict[str, Any]) -> None:
+    """A caller without a valid key learns nothing about its request: 401 on every route,
+    whatever is wrong with the path, the query or the body."""
+    server: Server = env["server"]
+    beta = {"OpenAI-Beta": "assistants=v2"}
+    calls = [
+        ("GET", "/threads/not-a-thread-id", None),
+        ("POST", "/threads/not-a-thread-id", b"{bad json"),
+        ("DELETE", "/threads/x", None),
+        ("POST", "/threads/x/messages", b"[]"),
+        ("GET", "/threads/x/messages?limit=abc&order=up", None),
+        ("GET", "/threads/x/messages/y", None),
+        ("POST", "/threads/x/messages/y", b"{"),
+        ("DELETE", "/threads/x/messages/y", None),
+        ("POST", "/threads", b"{bad json"),
+    ]
+    for auth in ({}, {"Authorization": "Bearer tgk_nope.secret"}):
+        for method, path, body in calls:
+            r = httpx.request(method, server.base_url + path, content=body, headers={**beta, **auth})
+            assert r.status_code == 401, (method, path, auth, r.text)
+
+
+def test_grpc_authenticates_before_it_decodes(env: dict[str, Any]) -> None:
+    server: Server = env["server"]
+    channel = grpc.insecure_channel(server.grpc_target)
+    garbage = channel.unary_unary(
+        "/yandex.cloud.ai.assistants.v1.threads.ThreadService/Get",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            garbage(b"\xff\xff\xff")
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as info:
+            garbage(b"\xff\xff\xff", metadata=[("authorization", f"Bearer {env['A'].token}")])
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        channel.close()
+
+
+def test_an_idempotency_key_never_replays_into_another_project(env: dict[str, Any]) -> None:
+    """The same key and body sent for another folder is another request, not a replay."""
+    server: Server = env["server"]
+    token = create_key(env["data"], [A_FOLDER, B_FOLDER], "editor")
+    headers = {"Authorization": f"Bearer {token}", "OpenAI-Beta": "assistants=v2", "Idempotency-Key": "same"}
+    first = httpx.post(f"{server.base_url}/threads", json={}, headers={**headers, "OpenAI-Project": A_FOLDER})
+    assert first.status_code == 200, first.text
+    again = httpx.post(f"{server.base_url}/threads", json={}, headers={**headers, "OpenAI-Project": A_FOLDER})
+    assert again.json()["id"] == first.json()["id"]
+    other = httpx.post(f"{server.base_url}/threads", json={}, headers={**headers, "OpenAI-Project": B_FOLDER})
+    assert other.status_code == 400, other.text
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
 def test_grpc_refuses_missing_and_wrong_keys(env: dict[str, Any]) -> None:
     threads: ts_grpc.ThreadServiceStub = env["A"].threads
     for metadata in ([], [("authorization", "Bearer nope")], [("authorization", "Api-Key tgk_x.y")]):
