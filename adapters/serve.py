@@ -19,7 +19,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import StoreError, build_core, open_store, redact_dsn
-from adapters.grpc.server import build_grpc_server, set_serving
+from adapters.grpc.server import add_services, bind_grpc_server, set_serving
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
 from adapters.rest.app import build_app
 from adapters.rest.endpoints import RestOptions
@@ -146,6 +146,18 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
         except OSError as exc:
             raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
         sockets = Sockets(secure_sockets=[], insecure_sockets=[own], quic_sockets=[])
+    try:
+        # workers share the gRPC port on purpose; a lone server must fail on a clash
+        grpc_server, grpc_port = bind_grpc_server(
+            f"{settings.host}:{settings.grpc_port}",
+            max_message_bytes=settings.grpc_max_message_bytes,
+            reuse_port=worker is not None,
+        )
+    except OSError:
+        for sock in sockets.insecure_sockets:
+            sock.close()
+        raise
+    # Only now, with both ports held, may the start write anything (the store, a key).
     raw_store = await open_store(settings)
     metrics = Metrics()
     store = cast(Store, MeasuredStore(raw_store, metrics))
@@ -163,14 +175,8 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
             metrics,
         )
         app = wrap_app(rest_app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
-        grpc_server, health_servicer, grpc_port = build_grpc_server(
-            core,
-            f"{settings.host}:{settings.grpc_port}",
-            max_message_bytes=settings.grpc_max_message_bytes,
-            allow_anonymous=settings.allow_anonymous,
-            metrics=metrics,
-            # workers share the gRPC port on purpose; a lone server must fail on a clash
-            reuse_port=worker is not None,
+        health_servicer = add_services(
+            grpc_server, core, allow_anonymous=settings.allow_anonymous, metrics=metrics
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -71,16 +71,14 @@ def service_handlers(
     )
 
 
-def build_grpc_server(
-    core: Core,
-    address: str,
-    *,
-    max_message_bytes: int = 4 * 1024 * 1024,
-    allow_anonymous: bool = False,
-    metrics: Metrics | None = None,
-    reuse_port: bool = False,
-) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
-    """A server bound to ``address``; returns it, its health servicer and the bound port."""
+def bind_grpc_server(
+    address: str, *, max_message_bytes: int = 4 * 1024 * 1024, reuse_port: bool = False
+) -> tuple[grpc.aio.Server, int]:
+    """A server bound to ``address``, with no services yet; returns it and the bound port.
+
+    Binding comes first, before the store opens, so that a port clash fails a start
+    before anything is written (see ``serve.run``).
+    """
     server = grpc.aio.server(
         options=[
             # a second process on the same port must fail, not silently share it,
@@ -90,6 +88,17 @@ def build_grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio reports a failed bind this way
+        raise OSError(f"cannot listen for gRPC on {address}: address in use or not available") from exc
+    return server, port
+
+
+def add_services(
+    server: grpc.aio.Server, core: Core, *, allow_anonymous: bool = False, metrics: Metrics | None = None
+) -> health.aio.HealthServicer:
+    """Both threadgate services, health checking and reflection; returns the health servicer."""
     auth = Authenticator(core, allow_anonymous)
     server.add_generic_rpc_handlers(
         service_handlers(
@@ -103,11 +112,7 @@ def build_grpc_server(
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:  # grpcio reports a failed bind this way
-        raise OSError(f"cannot listen for gRPC on {address}: address in use or not available") from exc
-    return server, health_servicer, port
+    return health_servicer
 
 
 async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:

@@ -105,6 +105,13 @@ def test_a_second_server_on_the_same_grpc_port_fails_loudly(server: Server, tmp_
     )
     assert proc.returncode != 0
     assert "threadgate listening" not in proc.stdout
+    # a start that fails writes nothing: no key printed (and lost with the logs), no database
+    assert "api key" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "other" / "threadgate.db").exists()
+    assert "Traceback" not in proc.stderr
+    # so the next start on the same data folder makes and shows the first key
+    with running_server(tmp_path / "other", key_folders=()) as s:
+        assert s.api_key.startswith("tgk_")
 
 
 def test_a_second_server_on_the_same_rest_port_fails_loudly(server: Server, tmp_path: Path) -> None:
