@@ -45,7 +45,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"revoked {args.key_id}")
         return 0
     except DomainError as exc:
-        print(f"threadgate: {exc.message}", file=sys.stderr)
+        print(f"threadgate: {exc}", file=sys.stderr)
         return 1
     finally:
         await store.close()

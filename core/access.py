@@ -65,12 +65,12 @@ class Principal:
     def require_folder(self, folder_id: str, role: AccessRole) -> None:
         """For requests that name a folder: no role there is PERMISSION_DENIED."""
         if not self.can_see(folder_id):
-            raise PermissionDenied(f"You have no access to folder '{folder_id}'.")
+            raise PermissionDenied("folder_denied", folder=folder_id)
         self.require(role)
 
     def require(self, role: AccessRole) -> None:
         if self.role < role:
-            raise PermissionDenied(f"This operation needs the '{role.name.lower()}' role.")
+            raise PermissionDenied("role_required", role=role.name.lower())
 
 
 def visible(thread: Thread | None, thread_id: str, caller: Principal, now: datetime) -> Thread:
@@ -132,10 +132,10 @@ class AccessService:
         """Make a key; returns it and the token, which is never shown again."""
         folders = tuple(dict.fromkeys(f for f in folders if f))
         if not folders:
-            raise InvalidArgument("folders", "A key needs at least one folder.", "missing_required_parameter")
+            raise InvalidArgument("folders", "missing_required_parameter")
         default = default_folder or folders[0]
         if default not in folders:
-            raise InvalidArgument("default_folder", "The default folder must be one of the key's folders.")
+            raise InvalidArgument("default_folder", "invalid_value", value=default, allowed=folders)
         key_id = self._ids.new_id(KEY_PREFIX)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
@@ -153,14 +153,14 @@ class AccessService:
 
     async def authenticate(self, token: str | None) -> Principal:
         if not token:
-            raise Unauthenticated("No API key was provided.", "missing")
+            raise Unauthenticated("missing_key")
         parts = split_token(token)
         key = await self._keys.get_key(parts[0]) if parts else None
         # compare even when the key is unknown, so timing tells nothing
         expected = key.secret_sha256 if key else digest("-")
         matches = hmac.compare_digest(expected, digest(parts[1] if parts else token))
         if key is None or not matches or key.revoked_at is not None:
-            raise Unauthenticated("Incorrect API key provided.")
+            raise Unauthenticated("invalid_key")
         # The key was read again just now, so a revocation still counts at once; only
         # the Principal made from an unchanged key is reused.
         known = self._principals.get(key.id)
@@ -177,6 +177,24 @@ class AccessService:
             self._principals.clear()
         self._principals[key.id] = (key, principal)
         return principal
+
+    async def authenticate_header(
+        self, header: str | None, schemes: frozenset[str], *, allow_anonymous: bool = False
+    ) -> Principal:
+        """The caller named by an ``Authorization`` header value (``<scheme> <key>``).
+
+        ``schemes`` are the lower-case schemes a face accepts (``bearer``; the Yandex
+        faces also ``api-key``).  No header at all is anonymous access where that is
+        switched on (development only), and ``missing_key`` otherwise.
+        """
+        if header is None:
+            if allow_anonymous:
+                return ANONYMOUS
+            raise Unauthenticated("missing_key")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() not in schemes or not value.strip():
+            raise Unauthenticated("invalid_key")
+        return await self.authenticate(value.strip())
 
     async def list_keys(self) -> list[ApiKey]:
         return await self._keys.list_keys()

@@ -1,31 +1,64 @@
-"""Protocol-neutral errors raised by the core.
+"""Protocol-neutral errors raised by the core: data, not words.
 
-Each adapter owns one table that renders these in its protocol's own terms
-(OpenAI JSON error bodies over REST, gRPC status codes with google.rpc details).
-Nothing here knows about HTTP statuses or gRPC codes.
+Each error carries a machine code and the parameters a message needs (a field path
+in the core's vocabulary, a limit, the value that broke it).  Every face writes
+its own words from them, with its own field names: OpenAI's wording over the
+OpenAI faces, Yandex's over the Yandex faces.  Nothing here knows about HTTP
+statuses, gRPC codes or how a message is phrased.
+
+Codes of ``InvalidArgument`` (and their parameters):
+
+- ``missing_required_parameter``
+- ``string_above_max_length``: ``maximum``, ``length``
+- ``property_name_above_max_length``: ``key``, ``maximum``, ``length`` (a label key)
+- ``object_above_max_properties``: ``maximum``, ``count``
+- ``array_above_max_length``: ``maximum``, ``length``
+- ``empty_array``
+- ``integer_below_min_value`` / ``integer_above_max_value``: ``minimum`` / ``maximum``, ``value``
+- ``ttl_out_of_range``: ``maximum``, ``value``
+- ``content_too_large`` / ``tools_too_large``: ``maximum``, ``size`` (bytes)
+- ``nul_character``: the value holds U+0000 (``key`` for a label key)
+- ``invalid_value``: ``value``, ``allowed`` (a tuple of accepted values) when known
+- ``invalid_field_mask``: ``path``, ``allowed``
+- ``invalid_page_token``, ``invalid_cursor`` (an ``after``/``before`` id of no message of
+  the thread), ``not_an_id``, ``undecodable_request``, ``tool_kind_missing``,
+  ``tool_not_json``
+- ``idempotency_key_reused``, ``invalid_idempotency_key``
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 
 class DomainError(Exception):
     """Base class of every error the core raises on purpose."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, code: str, params: Mapping[str, Any] | None = None) -> None:
+        self.code = code
+        self.params: Mapping[str, Any] = dict(params or {})
+        super().__init__(code)
+
+    def __str__(self) -> str:
+        """A plain description for logs and the command line (faces write their own)."""
+        details = ", ".join(f"{k}={shorten(str(v))}" for k, v in self.params.items())
+        return f"{self.code} ({details})" if details else self.code
 
 
 def shorten(text: str, limit: int = 128) -> str:
     """Echo a client's value in a message without echoing a megabyte of it."""
-    return text if len(text) <= limit else f"{text[: limit // 2]}…({len(text)} characters)"
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 24, 1)
+    return f"{text[:keep]}…({len(text)} characters)"
 
 
 class NotFound(DomainError):
     """The resource does not exist, has expired, or the caller may not see it."""
 
     def __init__(self, resource: str, resource_id: str) -> None:
-        super().__init__(f"No {resource} found with id '{shorten(resource_id)}'.")
+        super().__init__("not_found", {"resource": resource, "id": resource_id})
         self.resource = resource
         self.resource_id = resource_id
 
@@ -34,35 +67,41 @@ class InvalidArgument(DomainError):
     """A request field holds a value the rules do not accept.
 
     ``field`` is a dotted path in the core's vocabulary (``labels``,
-    ``expiration_config.ttl_days``, ``messages[3].content``); adapters translate it
-    to their own names.  ``code`` is a short machine-readable reason.
+    ``expiration_config.ttl_days``, ``messages[3].content[0]``); faces translate it
+    to their own names.  ``code`` and ``params`` say what is wrong (module docstring).
     """
 
-    def __init__(self, field: str, message: str, code: str = "invalid_value") -> None:
-        super().__init__(message)
+    def __init__(self, field: str, code: str, **params: Any) -> None:
+        super().__init__(code, params)
         self.field = field
-        self.code = code
 
 
 class PermissionDenied(DomainError):
-    """The caller is known but lacks the role for this operation."""
+    """The caller is known but may not do this: ``folder_denied`` (``folder``) or
+    ``role_required`` (``role``, the role's name)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code, params)
 
 
 class Unauthenticated(DomainError):
-    """The caller presented no credentials (``missing``), or ones that are not valid."""
+    """No credentials (``missing_key``), or ones that are not valid (``invalid_key``)."""
 
-    def __init__(self, message: str, reason: str = "invalid") -> None:
-        super().__init__(message)
-        self.reason = reason
+    def __init__(self, code: str = "invalid_key") -> None:
+        super().__init__(code)
 
 
 class FailedPrecondition(DomainError):
     """The request is well formed but the resource is not in a state that allows it."""
 
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code, params)
+
 
 class ResourceExhausted(DomainError):
-    """A quota or hard limit was reached (for example messages per thread)."""
+    """A hard limit was reached: ``limit_name`` (e.g. ``messages_per_thread``), ``limit``."""
 
-    def __init__(self, message: str, limit_name: str) -> None:
-        super().__init__(message)
+    def __init__(self, limit_name: str, limit: int) -> None:
+        super().__init__(limit_name, {"limit": limit})
         self.limit_name = limit_name
+        self.limit = limit

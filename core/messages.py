@@ -30,7 +30,7 @@ from core.sizes import (
     fit_page,
     message_bytes,
 )
-from core.validation import MAX_AUTHOR_ID, MAX_ID, check_labels, check_length, check_text, usable_id
+from core.validation import MAX_AUTHOR_ID, MAX_ID, check_labels, check_length, check_text, required, usable_id
 
 MESSAGE_PREFIX = "msg_"
 MAX_TEXT = MAX_TEXT_PART
@@ -55,9 +55,7 @@ def parse_role(value: str, field_name: str = "role") -> Role:
         return Role(value.lower())
     except ValueError:
         raise InvalidArgument(
-            field_name,
-            f"Invalid value: '{value}'. Supported values are: 'user' and 'assistant'.",
-            "invalid_value",
+            field_name, "invalid_value", value=value, allowed=("user", "assistant")
         ) from None
 
 
@@ -83,11 +81,7 @@ class MessageService:
     def check(self, new: NewMessage, prefix: str = "") -> None:
         """Validate one message request; ``prefix`` locates it (``messages[2].``)."""
         if not new.content:
-            raise InvalidArgument(
-                f"{prefix}content",
-                "Invalid 'content': a message needs at least one content part.",
-                "empty_array",
-            )
+            raise InvalidArgument(f"{prefix}content", "empty_array")
         check_part_count(new.content, f"{prefix}content")
         for i, part in enumerate(new.content):
             where = f"{prefix}content[{i}]" if len(new.content) > 1 else f"{prefix}content"
@@ -101,9 +95,9 @@ class MessageService:
         if len(new.attachments) > MAX_ATTACHMENTS:
             raise InvalidArgument(
                 f"{prefix}attachments",
-                f"Invalid '{prefix}attachments': array too long. Expected an array with maximum "
-                f"length {MAX_ATTACHMENTS}, but got an array with length {len(new.attachments)} instead.",
                 "array_above_max_length",
+                maximum=MAX_ATTACHMENTS,
+                length=len(new.attachments),
             )
         for i, attachment in enumerate(new.attachments):
             check_length(attachment.file_id, f"{prefix}attachments[{i}].file_id", MAX_ID)
@@ -145,21 +139,17 @@ class MessageService:
     def check_initial(self, requests: Sequence[NewMessage]) -> None:
         if len(requests) > MAX_INITIAL_MESSAGES:
             raise InvalidArgument(
-                "messages",
-                f"Invalid 'messages': array too long. Expected an array with maximum length "
-                f"{MAX_INITIAL_MESSAGES}, but got an array with length {len(requests)} instead.",
-                "array_above_max_length",
+                "messages", "array_above_max_length", maximum=MAX_INITIAL_MESSAGES, length=len(requests)
             )
         for i, new in enumerate(requests):
             self.check(new, f"messages[{i}].")
         if len(requests) > self._max_messages:
-            raise ResourceExhausted(
-                f"The thread can hold at most {self._max_messages} messages.", "messages_per_thread"
-            )
+            raise ResourceExhausted("messages_per_thread", self._max_messages)
 
     async def create(
         self, thread_id: str, new: NewMessage, caller: Principal, idempotency: Idempotency | None = None
     ) -> Message:
+        required(thread_id, "thread_id")
         self.check(new)
         now = self._clock.now()
         claim = None
@@ -188,6 +178,7 @@ class MessageService:
     async def _live_thread(
         self, thread_id: str, caller: Principal, role: AccessRole = AccessRole.VIEWER
     ) -> Thread:
+        required(thread_id, "thread_id")
         stored = await self._store.get_thread(thread_id) if usable_id(thread_id) else None
         thread = visible(stored, thread_id, caller, self._clock.now())
         caller.require(role)
@@ -195,6 +186,7 @@ class MessageService:
 
     async def get(self, thread_id: str, message_id: str, caller: Principal) -> Message:
         await self._live_thread(thread_id, caller)
+        required(message_id, "message_id")
         if not usable_id(message_id):
             raise NotFound("message", message_id)
         message = await self._store.get_message(thread_id, message_id)
@@ -214,23 +206,13 @@ class MessageService:
         run_id: str | None = None,
     ) -> MessagePage:
         if limit < 1:
-            raise InvalidArgument(
-                "limit",
-                "Invalid 'limit': integer below minimum value. Expected a value >= 1, "
-                f"but got {limit} instead.",
-                "integer_below_min_value",
-            )
+            raise InvalidArgument("limit", "integer_below_min_value", minimum=1, value=limit)
         if limit > MAX_PAGE_LIMIT:
-            raise InvalidArgument(
-                "limit",
-                f"Invalid 'limit': integer above maximum value. Expected a value <= "
-                f"{MAX_PAGE_LIMIT}, but got {limit} instead.",
-                "integer_above_max_value",
-            )
+            raise InvalidArgument("limit", "integer_above_max_value", maximum=MAX_PAGE_LIMIT, value=limit)
         await self._live_thread(thread_id, caller)
         for name, value in (("after", after), ("before", before), ("run_id", run_id)):
             if value is not None and not usable_id(value):
-                raise InvalidArgument(name, f"Invalid '{name}': not an id.", "invalid_value")
+                raise InvalidArgument(name, "not_an_id")
         page = await self._store.list_messages(
             thread_id, order=order, limit=limit, after=after, before=before, run_id=run_id
         )

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 from attrs import frozen
 
 from core.access import KeyStore
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, ResourceExhausted
 from core.model import Message, Thread
 
 Order = Literal["asc", "desc"]
@@ -41,14 +41,18 @@ class Idempotency:
     key: str
     fingerprint: str
 
+    @classmethod
+    def of(cls, key: str, canonical_request: bytes) -> Idempotency:
+        """A face's idempotency key and its request in a canonical form (sorted JSON,
+        deterministic protobuf): the same request always gets the same fingerprint."""
+        return cls(key=key, fingerprint=hashlib.sha256(canonical_request).hexdigest())
+
     def claim(self, scope: str, target: str, now: datetime, window: timedelta) -> IdempotencyClaim:
         """``target`` is what the request acts on (the folder a thread is created in, the
         thread a message is added to): the same key and body sent for another target is
         another request, never a replay of the first."""
         if not self.key or len(self.key) > 256 or "\x00" in self.key:
-            raise InvalidArgument(
-                "idempotency_key", "An idempotency key must be 1 to 256 characters.", "invalid_value"
-            )
+            raise InvalidArgument("idempotency_key", "invalid_idempotency_key", maximum=256)
         fingerprint = hashlib.sha256(f"{target}\x00{self.fingerprint}".encode()).hexdigest()
         return IdempotencyClaim(scope, self.key, fingerprint, now, now - window)
 
@@ -67,6 +71,21 @@ class IdempotencyClaim:
     fingerprint: str
     now: datetime
     not_before: datetime
+
+
+def key_reused(claim: IdempotencyClaim) -> InvalidArgument:
+    """What a store raises for a claimed key whose fingerprint differs."""
+    return InvalidArgument("idempotency_key", "idempotency_key_reused", key=claim.key)
+
+
+def thread_full(max_messages: int) -> ResourceExhausted:
+    """What a store raises when an append would pass ``max_messages``."""
+    return ResourceExhausted("messages_per_thread", max_messages)
+
+
+def unknown_cursor(name: str, message_id: str) -> InvalidArgument:
+    """What a store raises for an ``after``/``before`` id that is no message of the thread."""
+    return InvalidArgument(name, "invalid_cursor", id=message_id)
 
 
 @frozen

@@ -110,39 +110,19 @@ def fit_page(items: Sequence[T], size: Callable[[T], int], budget: int = PAGE_BY
 
 def check_part_count(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart], field: str) -> None:
     if len(parts) > MAX_CONTENT_PARTS:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': array too long. Expected an array with maximum length "
-            f"{MAX_CONTENT_PARTS}, but got an array with length {len(parts)} instead.",
-            "array_above_max_length",
-        )
+        raise InvalidArgument(field, "array_above_max_length", maximum=MAX_CONTENT_PARTS, length=len(parts))
 
 
 def check_content_size(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart], field: str) -> None:
     """A whole message's content, over all its parts."""
     total = sum(part_bytes(p) for p in parts)
     if total > MAX_CONTENT_BYTES:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': the message content is too large. Expected at most "
-            f"{MAX_CONTENT_BYTES} bytes of content in UTF-8, but got {total} bytes instead.",
-            "content_too_large",
-        )
+        raise InvalidArgument(field, "content_too_large", maximum=MAX_CONTENT_BYTES, size=total)
 
 
 def check_tools_size(tools: Sequence[Tool], field: str = "tools") -> None:
     if len(tools) > MAX_TOOLS:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': array too long. Expected an array with maximum length "
-            f"{MAX_TOOLS}, but got an array with length {len(tools)} instead.",
-            "array_above_max_length",
-        )
+        raise InvalidArgument(field, "array_above_max_length", maximum=MAX_TOOLS, length=len(tools))
     total = tools_bytes(tools)
     if total > MAX_TOOLS_BYTES:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': the tools' settings are too large. Expected at most "
-            f"{MAX_TOOLS_BYTES} bytes, but got about {total} bytes instead.",
-            "tools_too_large",
-        )
+        raise InvalidArgument(field, "tools_too_large", maximum=MAX_TOOLS_BYTES, size=total)

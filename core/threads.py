@@ -26,6 +26,7 @@ from core.validation import (
     check_labels,
     check_length,
     json_strings_clean,
+    required,
     usable_id,
 )
 
@@ -119,9 +120,9 @@ def decode_page_token(token: str) -> ThreadPosition:
         stamp, thread_id = raw.split("@", 1)
         created_at = datetime.strptime(stamp + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z")
     except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise InvalidArgument("page_token", "Invalid page token.", "invalid_page_token") from exc
+        raise InvalidArgument("page_token", "invalid_page_token") from exc
     if not thread_id or not usable_id(thread_id):
-        raise InvalidArgument("page_token", "Invalid page token.", "invalid_page_token")
+        raise InvalidArgument("page_token", "invalid_page_token")
     return ThreadPosition(created_at=created_at, thread_id=thread_id)
 
 
@@ -129,9 +130,7 @@ def check_tools(tools: tuple[Tool, ...]) -> tuple[Tool, ...]:
     check_tools_size(tools)
     for i, tool in enumerate(tools):
         if not json_strings_clean(tool.spec):
-            raise InvalidArgument(
-                f"tools[{i}]", f"Invalid 'tools[{i}]': the NUL character is not allowed.", "invalid_value"
-            )
+            raise InvalidArgument(f"tools[{i}]", "nul_character")
     return tools
 
 
@@ -163,9 +162,7 @@ class ThreadService:
         limit = self._expiration.max_ttl_days
         if ttl_days < 1 or ttl_days > limit:
             raise InvalidArgument(
-                "expiration_config.ttl_days",
-                f"Invalid 'ttl_days': expected a whole number of days from 1 to {limit}, but got {ttl_days}.",
-                "ttl_out_of_range",
+                "expiration_config.ttl_days", "ttl_out_of_range", maximum=limit, value=ttl_days
             )
         return ttl_days
 
@@ -177,10 +174,7 @@ class ThreadService:
         return ExpirationConfig(policy=policy, ttl_days=self._check_ttl(ttl))
 
     def build_thread(self, request: NewThread, caller: Principal, now: datetime) -> Thread:
-        if not request.folder_id:
-            raise InvalidArgument(
-                "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
-            )
+        required(request.folder_id, "folder_id")
         author = check_length(
             request.default_message_author_id, "default_message_author_id", MAX_AUTHOR_ID
         ) or self._ids.new_id(AUTHOR_PREFIX)
@@ -205,7 +199,9 @@ class ThreadService:
         unknown = update.fields - UPDATABLE_FIELDS
         if unknown:
             name = sorted(unknown)[0]
-            raise InvalidArgument("update_mask", f"Invalid field mask path: '{name}'.", "invalid_field_mask")
+            raise InvalidArgument(
+                "update_mask", "invalid_field_mask", path=name, allowed=tuple(sorted(UPDATABLE_FIELDS))
+            )
         f = update.fields
         changed = thread
         if "name" in f:
@@ -272,10 +268,12 @@ class ThreadService:
         return visible(created, created.id, caller, self._clock.now())
 
     async def get(self, thread_id: str, caller: Principal) -> Thread:
+        required(thread_id, "thread_id")
         thread = await self._store.get_thread(thread_id) if usable_id(thread_id) else None
         return visible(thread, thread_id, caller, self._clock.now())
 
     async def update(self, thread_id: str, update: ThreadUpdate, caller: Principal) -> Thread:
+        required(thread_id, "thread_id")
         now = self._clock.now()
 
         if not usable_id(thread_id):
@@ -300,16 +298,10 @@ class ThreadService:
     async def list(
         self, folder_id: str, caller: Principal, page_size: int = 0, page_token: str = ""
     ) -> ThreadListPage:
-        if not folder_id:
-            raise InvalidArgument(
-                "folder_id", "Missing required parameter: 'folder_id'.", "missing_required_parameter"
-            )
-        check_length(folder_id, "folder_id", MAX_ID)
+        check_length(required(folder_id, "folder_id"), "folder_id", MAX_ID)
         caller.require_folder(folder_id, AccessRole.VIEWER)
         if page_size < 0:
-            raise InvalidArgument(
-                "page_size", "Invalid 'page_size': must not be negative.", "integer_below_min_value"
-            )
+            raise InvalidArgument("page_size", "integer_below_min_value", minimum=0, value=page_size)
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = decode_page_token(page_token) if page_token else None
         threads = await self._store.list_threads(

@@ -24,10 +24,17 @@ MAX_AUTHOR_ID = 256
 MAX_ID = 256
 
 
+def required(value: str, field: str) -> str:
+    """A field a request must carry (ids, folders): empty is missing."""
+    if not value:
+        raise InvalidArgument(field, "missing_required_parameter")
+    return value
+
+
 def check_text(value: str, field: str) -> str:
     """Any stored text: no NUL (see the module's docstring)."""
     if "\x00" in value:
-        raise InvalidArgument(field, f"Invalid '{field}': the NUL character is not allowed.", "invalid_value")
+        raise InvalidArgument(field, "nul_character")
     return value
 
 
@@ -35,58 +42,37 @@ def check_length(value: str, field: str, maximum: int) -> str:
     """A stored text field: at most ``maximum`` characters and no NUL."""
     check_text(value, field)
     if len(value) > maximum:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': string too long. Expected a string with maximum length "
-            f"{maximum}, but got a string with length {len(value)} instead.",
-            "string_above_max_length",
-        )
+        raise InvalidArgument(field, "string_above_max_length", maximum=maximum, length=len(value))
     return value
+
+
+def check_count(count: int, field: str, maximum: int) -> None:
+    """A list with at most ``maximum`` members."""
+    if count > maximum:
+        raise InvalidArgument(field, "array_above_max_length", maximum=maximum, length=count)
 
 
 def check_labels(labels: Mapping[str, str], field: str = "labels") -> dict[str, str]:
     if len(labels) > MAX_LABELS:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': too many properties. Expected an object with at most "
-            f"{MAX_LABELS} properties, but got an object with {len(labels)} properties instead.",
-            "object_above_max_properties",
-        )
+        raise InvalidArgument(field, "object_above_max_properties", maximum=MAX_LABELS, count=len(labels))
     for key, value in labels.items():
         if len(key) > MAX_LABEL_KEY:
             raise InvalidArgument(
                 f"{field}.{key}",
-                f"Invalid property name in '{field}': '{key}' is too long. Expected a string "
-                f"with maximum length {MAX_LABEL_KEY}, but got a string with length "
-                f"{len(key)} instead.",
-                "string_above_max_length",
+                "property_name_above_max_length",
+                key=key,
+                maximum=MAX_LABEL_KEY,
+                length=len(key),
             )
         if "\x00" in key:
-            raise InvalidArgument(
-                field,
-                f"Invalid property name in '{field}': the NUL character is not allowed.",
-                "invalid_value",
-            )
-        if len(value) > MAX_LABEL_VALUE:
-            raise InvalidArgument(
-                f"{field}.{key}",
-                f"Invalid '{field}.{key}': string too long. Expected a string with maximum "
-                f"length {MAX_LABEL_VALUE}, but got a string with length {len(value)} instead.",
-                "string_above_max_length",
-            )
-        check_text(value, f"{field}.{key}")
+            raise InvalidArgument(field, "nul_character", key=key)
+        check_length(value, f"{field}.{key}", MAX_LABEL_VALUE)
     return dict(labels)
 
 
 def check_ids(ids: tuple[str, ...], field: str, maximum: int) -> tuple[str, ...]:
     """A list of ids (file ids, vector store ids): at most ``maximum`` of them, each usable."""
-    if len(ids) > maximum:
-        raise InvalidArgument(
-            field,
-            f"Invalid '{field}': array too long. Expected an array with maximum length "
-            f"{maximum}, but got an array with length {len(ids)} instead.",
-            "array_above_max_length",
-        )
+    check_count(len(ids), field, maximum)
     for i, value in enumerate(ids):
         check_length(value, f"{field}[{i}]", MAX_ID)
     return ids

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
@@ -81,17 +80,11 @@ def policy_from_pb(value: int, field: str) -> ExpirationPolicy | None:
     if value == common_pb2.ExpirationConfig.EXPIRATION_POLICY_UNSPECIFIED:
         return None
     if value not in _POLICY_FROM_PB:
-        raise InvalidArgument(field, f"Unknown expiration policy value {value}.", "invalid_value")
+        raise InvalidArgument(field, "invalid_value", value=value, allowed=("STATIC", "SINCE_LAST_ACTIVE"))
     return _POLICY_FROM_PB[value]  # type: ignore[index]
 
 
 def expiration_from_pb(config: common_pb2.ExpirationConfig) -> ExpirationInput:
-    if config.ttl_days < 0:
-        raise InvalidArgument(
-            "expiration_config.ttl_days",
-            f"Invalid 'ttl_days': expected a whole number of days of at least 1, but got {config.ttl_days}.",
-            "ttl_out_of_range",
-        )
     return ExpirationInput(
         policy=policy_from_pb(config.expiration_policy, "expiration_config.expiration_policy"),
         ttl_days=config.ttl_days or None,
@@ -103,19 +96,11 @@ def tools_from_pb(tools: Iterable[tools_pb2.Tool]) -> tuple[Tool, ...]:
     for i, tool in enumerate(tools):
         kind = tool.WhichOneof("ToolType")
         if kind is None:
-            raise InvalidArgument(
-                f"tools[{i}]",
-                "A tool needs one of 'search_index', 'function' or 'gen_search'.",
-                "invalid_value",
-            )
+            raise InvalidArgument(f"tools[{i}]", "tool_kind_missing")
         try:
             spec = json_format.MessageToDict(getattr(tool, kind), preserving_proto_field_name=True)
         except json_format.SerializeToJsonError:
-            raise InvalidArgument(
-                f"tools[{i}]",
-                "A tool's settings must be plain JSON data (no NaN or infinite numbers).",
-                "invalid_value",
-            ) from None
+            raise InvalidArgument(f"tools[{i}]", "tool_not_json") from None
         result.append(Tool(kind=kind, spec=spec))
     return tuple(result)
 
@@ -174,15 +159,11 @@ def create_request_to_core(r: thread_service_pb2.CreateThreadRequest) -> tuple[N
 def update_request_to_core(r: thread_service_pb2.UpdateThreadRequest) -> ThreadUpdate:
     paths = list(r.update_mask.paths)
     if not paths:
-        raise InvalidArgument(
-            "update_mask", "Missing required field 'update_mask'.", "missing_required_parameter"
-        )
+        raise InvalidArgument("update_mask", "missing_required_parameter")
     unknown = [p for p in paths if p not in MASK_PATHS]
     if unknown:
         raise InvalidArgument(
-            "update_mask",
-            f"Invalid field mask path: '{unknown[0]}'. Updatable paths are: {', '.join(sorted(MASK_PATHS))}.",
-            "invalid_field_mask",
+            "update_mask", "invalid_field_mask", path=unknown[0], allowed=tuple(sorted(MASK_PATHS))
         )
     return ThreadUpdate(
         fields=frozenset(paths),
@@ -213,7 +194,7 @@ def message_data_to_core(
     for i, part in enumerate(content.content):
         if part.WhichOneof("PartType") != "text":
             raise InvalidArgument(
-                f"{prefix}content.content[{i}]", "A content part needs 'text'.", "invalid_value"
+                f"{prefix}content.content[{i}]", "invalid_value", value=part.WhichOneof("PartType") or ""
             )
         parts.append(TextPart(text=part.text.content))
     return NewMessage(content=tuple(parts), role=role, author_id=author_id, labels=dict(labels))
@@ -240,8 +221,3 @@ def message_to_pb(m: Message) -> message_pb2.Message:
         content=message_pb2.MessageContent(content=[_part_to_pb(p) for p in m.content]),
         status=_STATUS_TO_PB[m.status],
     )
-
-
-def required(value: Any, field: str) -> None:
-    if not value:
-        raise InvalidArgument(field, f"Missing required field '{field}'.", "missing_required_parameter")

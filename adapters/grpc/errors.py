@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -19,6 +18,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from adapters.grpc.wording import field_problem, grpc_field, message_of
 from core.errors import (
     DomainError,
     FailedPrecondition,
@@ -27,6 +27,7 @@ from core.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    shorten,
 )
 
 log = logging.getLogger("threadgate.grpc")
@@ -63,19 +64,13 @@ def _pack(detail: Any) -> any_pb2.Any:
     return packed
 
 
-_CONTENT_PART = re.compile(r"(^|\.)content\[(\d+)\]")
-
-
-def grpc_field(field: str) -> str:
-    """A core field path in the Yandex request's terms (content parts sit in content.content)."""
-    return _CONTENT_PART.sub(r"\1content.content[\2]", field)
-
-
-def invalid_argument_status(field: str, message: str) -> status_pb2.Status:
-    violation = error_details_pb2.BadRequest.FieldViolation(field=_cap(field), description=_cap(message))
+def invalid_argument_status(field: str, description: str, message: str) -> status_pb2.Status:
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=shorten(field, MAX_TEXT), description=shorten(description, MAX_TEXT)
+    )
     return status_pb2.Status(
         code=code_pb2.INVALID_ARGUMENT,
-        message=_cap(message),
+        message=message,
         details=[_pack(error_details_pb2.BadRequest(field_violations=[violation]))],
     )
 
@@ -85,40 +80,33 @@ def invalid_argument_status(field: str, message: str) -> status_pb2.Status:
 MAX_TEXT = 1024
 
 
-def _cap(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 30] + f"…({len(text)} characters)"
-
-
 def to_status(exc: DomainError) -> status_pb2.Status:
-    status = _to_status(exc)
-    status.message = _cap(status.message)
+    status = _to_status(exc, message_of(exc))
+    status.message = shorten(status.message, MAX_TEXT)
     return status
 
 
-def _to_status(exc: DomainError) -> status_pb2.Status:
+def _to_status(exc: DomainError, message: str) -> status_pb2.Status:
     if isinstance(exc, NotFound):
         info = error_details_pb2.ResourceInfo(
-            resource_type=exc.resource, resource_name=_cap(exc.resource_id), description=_cap(exc.message)
+            resource_type=exc.resource,
+            resource_name=shorten(exc.resource_id, MAX_TEXT),
+            description=shorten(message, MAX_TEXT),
         )
-        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=exc.message, details=[_pack(info)])
+        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=message, details=[_pack(info)])
     if isinstance(exc, InvalidArgument):
-        return invalid_argument_status(grpc_field(exc.field), exc.message)
+        return invalid_argument_status(grpc_field(exc.field), field_problem(exc), message)
     if isinstance(exc, ResourceExhausted):
-        quota = error_details_pb2.QuotaFailure(
-            violations=[
-                error_details_pb2.QuotaFailure.Violation(subject=exc.limit_name, description=exc.message)
-            ]
-        )
-        return status_pb2.Status(
-            code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[_pack(quota)]
-        )
+        violation = error_details_pb2.QuotaFailure.Violation(subject=exc.limit_name, description=message)
+        quota = error_details_pb2.QuotaFailure(violations=[violation])
+        return status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[_pack(quota)])
     if isinstance(exc, FailedPrecondition):
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=exc.message)
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=message)
     if isinstance(exc, PermissionDenied):
-        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=exc.message)
+        return status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=message)
     if isinstance(exc, Unauthenticated):
-        return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=exc.message)
-    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=exc.message)
+        return status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message)
+    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: status_pb2.Status) -> NoReturn:
@@ -135,7 +123,7 @@ async def _decoded(servicer: Any, request: object, context: grpc.aio.ServicerCon
     who authenticated: every method authenticates before it looks at its request."""
     if isinstance(request, Undecodable):
         await servicer.authenticate(context)
-        raise InvalidArgument("request", "The request could not be decoded.", "invalid_value")
+        raise InvalidArgument("request", "undecodable_request")
 
 
 def unary(

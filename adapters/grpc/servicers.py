@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,14 +18,16 @@ from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2_grpc,
 )
 from adapters.grpc.errors import stream, unary
-from core.access import ANONYMOUS, Principal
-from core.errors import Unauthenticated
+from core.access import Principal
 from core.ports import Idempotency
 from core.services import Core
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 STREAM_BATCH = 100
+
+
+API_KEY_SCHEMES = frozenset({"bearer", "api-key"})
 
 
 class Authenticator:
@@ -37,30 +38,22 @@ class Authenticator:
         self._allow_anonymous = allow_anonymous
 
     async def __call__(self, context: Ctx) -> Principal:
-        header = None
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                header = value if isinstance(value, str) else value.decode("utf-8", "replace")
-                break
-        if header is None and self._allow_anonymous:
-            return ANONYMOUS
-        token = None
-        if header is not None:
-            scheme, _, rest = header.partition(" ")
-            if scheme.lower() not in ("bearer", "api-key") or not rest.strip():
-                raise Unauthenticated("Incorrect API key provided.")
-            token = rest.strip()
-        return await self._core.access.authenticate(token)
+        return await self._core.access.authenticate_header(
+            metadata_value(context, "authorization"), API_KEY_SCHEMES, allow_anonymous=self._allow_anonymous
+        )
+
+
+def metadata_value(context: Ctx, key: str) -> str | None:
+    for k, value in context.invocation_metadata() or ():
+        if k == key:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
 
 
 def idempotency_of(request: Message, context: Ctx) -> Idempotency | None:
     """The Yandex SDK's ``idempotency-key`` metadata, constant across its retries."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "idempotency-key":
-            text = value if isinstance(value, str) else value.decode("utf-8", "replace")
-            digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
-            return Idempotency(key=text, fingerprint=digest)
-    return None
+    key = metadata_value(context, "idempotency-key")
+    return None if key is None else Idempotency.of(key, request.SerializeToString(deterministic=True))
 
 
 class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
@@ -74,7 +67,6 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
         self, request: thread_service_pb2.CreateThreadRequest, context: Ctx
     ) -> thread_pb2.Thread:
         caller = await self._auth(context)
-        cv.required(request.folder_id, "folder_id")
         new, messages = cv.create_request_to_core(request)
         thread = await self._core.threads.create(
             new, caller, messages, self._core.messages, idempotency_of(request, context)
@@ -84,7 +76,6 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
     @unary
     async def Get(self, request: thread_service_pb2.GetThreadRequest, context: Ctx) -> thread_pb2.Thread:
         caller = await self._auth(context)
-        cv.required(request.thread_id, "thread_id")
         return cv.thread_to_pb(await self._core.threads.get(request.thread_id, caller))
 
     @unary
@@ -92,7 +83,6 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
         self, request: thread_service_pb2.UpdateThreadRequest, context: Ctx
     ) -> thread_pb2.Thread:
         caller = await self._auth(context)
-        cv.required(request.thread_id, "thread_id")
         update = cv.update_request_to_core(request)
         thread = await self._core.threads.update(request.thread_id, update, caller)
         return cv.thread_to_pb(thread)
@@ -102,7 +92,6 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
         self, request: thread_service_pb2.DeleteThreadRequest, context: Ctx
     ) -> thread_service_pb2.DeleteThreadResponse:
         caller = await self._auth(context)
-        cv.required(request.thread_id, "thread_id")
         await self._core.threads.delete(request.thread_id, caller)
         return thread_service_pb2.DeleteThreadResponse()
 
@@ -111,7 +100,6 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
         self, request: thread_service_pb2.ListThreadsRequest, context: Ctx
     ) -> thread_service_pb2.ListThreadsResponse:
         caller = await self._auth(context)
-        cv.required(request.folder_id, "folder_id")
         page = await self._core.threads.list(request.folder_id, caller, request.page_size, request.page_token)
         return thread_service_pb2.ListThreadsResponse(
             threads=[cv.thread_to_pb(t) for t in page.threads], next_page_token=page.next_page_token
@@ -129,7 +117,6 @@ class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
         self, request: message_service_pb2.CreateMessageRequest, context: Ctx
     ) -> message_pb2.Message:
         caller = await self._auth(context)
-        cv.required(request.thread_id, "thread_id")
         new = cv.message_data_to_core(
             request.author if request.HasField("author") else None, request.content, request.labels
         )
@@ -141,8 +128,6 @@ class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
     @unary
     async def Get(self, request: message_service_pb2.GetMessageRequest, context: Ctx) -> message_pb2.Message:
         caller = await self._auth(context)
-        cv.required(request.thread_id, "thread_id")
-        cv.required(request.message_id, "message_id")
         return cv.message_to_pb(await self._core.messages.get(request.thread_id, request.message_id, caller))
 
     @stream
@@ -150,7 +135,6 @@ class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
         self, request: message_service_pb2.ListMessagesRequest, context: Ctx
     ) -> AsyncIterator[message_pb2.Message]:
         caller = await self._auth(context)
-        cv.required(request.thread_id, "thread_id")
         after: str | None = None
         while True:  # newest first, read in keyset pages so memory stays bounded
             page = await self._core.messages.list(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,8 +24,7 @@ from adapters.rest.converters import (
     thread_json,
 )
 from adapters.rest.errors import error_response
-from core.access import ANONYMOUS, AccessRole, Principal
-from core.errors import Unauthenticated
+from core.access import AccessRole, Principal
 from core.ports import Idempotency
 from core.services import Core
 from core.threads import NewThread, ThreadUpdate
@@ -34,6 +32,7 @@ from core.tools import with_file_search_ids
 
 T = TypeVar("T")
 
+BEARER = frozenset({"bearer"})
 OPENAPI_JSON = (Path(__file__).parent / "openapi.json").read_bytes()
 _ID_SHAPE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 _INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
@@ -98,16 +97,9 @@ class Endpoints:
         return principal
 
     async def _authenticate(self, request: Request) -> Principal:
-        header = request.headers.get("authorization")
-        if header is None and self._options.allow_anonymous:
-            return ANONYMOUS
-        token = None
-        if header is not None:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise Unauthenticated("Incorrect API key provided.")
-            token = value.strip()
-        principal = await self._core.access.authenticate(token)
+        principal = await self._core.access.authenticate_header(
+            request.headers.get("authorization"), BEARER, allow_anonymous=self._options.allow_anonymous
+        )
         request.state.principal = principal
         return principal
 
@@ -117,9 +109,7 @@ class Endpoints:
         key = request.headers.get("idempotency-key")
         if key is None:
             return None
-        canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
-        fingerprint = hashlib.sha256(request.url.path.encode() + b"\0" + canonical).hexdigest()
-        return Idempotency(key=key, fingerprint=fingerprint)
+        return Idempotency.of(key, orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
 
     def _folder_of(self, request: Request, principal: Principal) -> str:
         """The folder REST-created threads go to: OpenAI-Project, else the key's default."""

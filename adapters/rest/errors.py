@@ -1,12 +1,15 @@
 """Core errors rendered as OpenAI error bodies: ``{"error": {message, type, param, code}}``.
 
-The one table from domain error kind to HTTP status lives here.  Errors that a
-retry cannot fix carry ``x-should-retry: false`` so the openai SDK does not
-resend them.
+The one table from domain error kind to HTTP status, and OpenAI's wording for every
+core error code, live here; the core only says what is wrong (``core/errors.py``).
+Errors that a retry cannot fix carry ``x-should-retry: false`` so the openai SDK
+does not resend them.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -20,17 +23,96 @@ from core.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    shorten,
 )
 
 # field names of the core that OpenAI spells differently
-_PARAM_NAMES = {"labels": "metadata"}
+_PARAM_NAMES = {"labels": "metadata", "code_interpreter_file_ids": "tool_resources.code_interpreter.file_ids"}
+_LABELS = re.compile(r"(^|\.)labels(?=\.|$)")
 
 
 def openai_param(field: str) -> str:
+    """A core field path in OpenAI's names (``messages[2].labels.k`` -> ``messages[2].metadata.k``)."""
     head, sep, rest = field.partition(".")
-    if "[" in head:
-        return field
-    return _PARAM_NAMES.get(head, head) + sep + rest
+    if head in _PARAM_NAMES:
+        return _PARAM_NAMES[head] + sep + rest
+    return _LABELS.sub(r"\1metadata", field)
+
+
+def _choices(allowed: Any) -> str:
+    quoted = [f"'{a}'" for a in allowed]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+# OpenAI's own phrasing where it is known (openai-threads.md), the same style elsewhere
+_WORDS: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
+    "missing_required_parameter": lambda p, _: f"Missing required parameter: '{p}'.",
+    "string_above_max_length": lambda p, v: (
+        f"Invalid '{p}': string too long. Expected a string with maximum length {v['maximum']}, "
+        f"but got a string with length {v['length']} instead."
+    ),
+    "property_name_above_max_length": lambda p, v: (
+        f"Invalid property name in '{p.rsplit('.', 1)[0]}': '{shorten(v['key'])}' is too long. Expected a "
+        f"string with maximum length {v['maximum']}, but got a string with length {v['length']} instead."
+    ),
+    "object_above_max_properties": lambda p, v: (
+        f"Invalid '{p}': too many properties. Expected an object with at most {v['maximum']} "
+        f"properties, but got an object with {v['count']} properties instead."
+    ),
+    "array_above_max_length": lambda p, v: (
+        f"Invalid '{p}': array too long. Expected an array with maximum length {v['maximum']}, "
+        f"but got an array with length {v['length']} instead."
+    ),
+    "empty_array": lambda p, _: f"Invalid '{p}': a message needs at least one content part.",
+    "integer_below_min_value": lambda p, v: (
+        f"Invalid '{p}': integer below minimum value. Expected a value >= {v['minimum']}, "
+        f"but got {v['value']} instead."
+    ),
+    "integer_above_max_value": lambda p, v: (
+        f"Invalid '{p}': integer above maximum value. Expected a value <= {v['maximum']}, "
+        f"but got {v['value']} instead."
+    ),
+    "ttl_out_of_range": lambda p, v: (
+        f"Invalid '{p}': expected a whole number of days from 1 to {v['maximum']}, but got {v['value']}."
+    ),
+    "content_too_large": lambda p, v: (
+        f"Invalid '{p}': the message content is too large. Expected at most {v['maximum']} bytes "
+        f"of content in UTF-8, but got {v['size']} bytes instead."
+    ),
+    "tools_too_large": lambda p, v: (
+        f"Invalid '{p}': the tools' settings are too large. Expected at most {v['maximum']} bytes, "
+        f"but got about {v['size']} bytes instead."
+    ),
+    "nul_character": lambda p, _: f"Invalid '{p}': the NUL character is not allowed.",
+    "invalid_value": lambda p, v: (
+        f"Invalid value: '{shorten(str(v['value']))}'. Supported values are: {_choices(v['allowed'])}."
+        if "allowed" in v
+        else f"Invalid value for '{p}'."
+    ),
+    "invalid_field_mask": lambda p, v: f"Invalid field mask path: '{shorten(v['path'])}'.",
+    "invalid_page_token": lambda p, _: "Invalid page token.",
+    "invalid_cursor": lambda p, v: f"Invalid '{p}': no message with id '{shorten(v['id'])}' in this thread.",
+    "not_an_id": lambda p, _: f"Invalid '{p}': not an id.",
+    "idempotency_key_reused": lambda p, v: (
+        f"The idempotency key '{shorten(v['key'])}' was already used for a different request."
+    ),
+    "invalid_idempotency_key": lambda p, v: f"An idempotency key must be 1 to {v['maximum']} characters.",
+}
+
+
+# core codes OpenAI has no name of its own for: its generic ones
+_OPENAI_CODES = {
+    "nul_character": "invalid_value",
+    "property_name_above_max_length": "string_above_max_length",
+    "not_an_id": "invalid_value",
+    "invalid_idempotency_key": "invalid_value",
+    "missing_required_parameter": "missing_required_parameter",
+}
+
+
+def invalid_argument_message(exc: InvalidArgument, param: str) -> str:
+    words = _WORDS.get(exc.code)
+    return words(param, exc.params) if words else f"Invalid value for '{param}'."
 
 
 def error_response(
@@ -50,29 +132,32 @@ def error_response(
     )
 
 
+_NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+
 def domain_error_response(exc: DomainError) -> Response:
     if isinstance(exc, NotFound):
-        return error_response(404, exc.message)
+        return error_response(404, f"No {exc.resource} found with id '{shorten(exc.resource_id)}'.")
     if isinstance(exc, InvalidArgument):
         param = openai_param(exc.field)
-        message = exc.message.replace("'labels", "'metadata").replace("in 'labels'", "in 'metadata'")
-        return error_response(400, message, param=param, code=exc.code)
+        code = _OPENAI_CODES.get(exc.code, exc.code)
+        return error_response(400, invalid_argument_message(exc, param), param=param, code=code)
     if isinstance(exc, Unauthenticated):
-        if exc.reason == "missing":
-            return error_response(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                headers={"www-authenticate": "Bearer"},
-            )
-        return error_response(
-            401, "Incorrect API key provided.", code="invalid_api_key", headers={"www-authenticate": "Bearer"}
-        )
+        bearer = {"www-authenticate": "Bearer"}
+        if exc.code == "missing_key":
+            return error_response(401, _NO_KEY, headers=bearer)
+        return error_response(401, "Incorrect API key provided.", code="invalid_api_key", headers=bearer)
     if isinstance(exc, PermissionDenied):
-        return error_response(403, exc.message)
+        if exc.code == "folder_denied":
+            return error_response(403, f"You have no access to project '{shorten(exc.params['folder'])}'.")
+        return error_response(403, f"This operation needs the '{exc.params.get('role')}' role.")
     if isinstance(exc, ResourceExhausted):
         # a hard limit, not a rate limit: 400 so the SDK does not retry it
-        return error_response(400, exc.message, code=exc.limit_name + "_exceeded")
+        message = f"The thread already holds the maximum of {exc.limit} messages."
+        return error_response(400, message, code=exc.limit_name + "_exceeded")
     if isinstance(exc, FailedPrecondition):
-        return error_response(400, exc.message)
-    return error_response(400, exc.message)
+        return error_response(400, str(exc), code=exc.code)
+    return error_response(400, str(exc), code=exc.code)

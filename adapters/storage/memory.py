@@ -9,7 +9,7 @@ from datetime import datetime
 from attrs import define, evolve, field
 
 from core.access import ApiKey
-from core.errors import InvalidArgument, NotFound, ResourceExhausted
+from core.errors import NotFound
 from core.model import Message, Thread
 from core.ports import (
     IdempotencyClaim,
@@ -19,6 +19,9 @@ from core.ports import (
     SweepResult,
     ThreadChange,
     ThreadPosition,
+    key_reused,
+    thread_full,
+    unknown_cursor,
 )
 
 
@@ -31,29 +34,6 @@ class _ThreadRow:
     seq_of: dict[str, int] = field(factory=dict)
     # seqs of deleted messages, so an id handed out as a cursor stays usable
     tombstones: dict[str, int] = field(factory=dict)
-
-
-def too_many_messages(max_messages: int) -> ResourceExhausted:
-    return ResourceExhausted(
-        f"The thread already holds the maximum of {max_messages} messages.",
-        "messages_per_thread",
-    )
-
-
-def key_reused(claim: IdempotencyClaim) -> InvalidArgument:
-    return InvalidArgument(
-        "idempotency_key",
-        f"The idempotency key '{claim.key}' was already used for a different request.",
-        "idempotency_key_reused",
-    )
-
-
-def cursor_error(name: str, message_id: str) -> InvalidArgument:
-    return InvalidArgument(
-        name,
-        f"Invalid '{name}': no message with id '{message_id}' in this thread.",
-        "invalid_cursor",
-    )
 
 
 class InMemoryStore:
@@ -156,7 +136,7 @@ class InMemoryStore:
                 return [row.messages[row.seq_of[i]] for i in first]
             thread, messages = append(row.thread)
             if len(row.messages) + len(messages) > max_messages:
-                raise too_many_messages(max_messages)
+                raise thread_full(max_messages)
             row.thread = thread
             for message in messages:
                 self._put(row, message)
@@ -172,7 +152,7 @@ class InMemoryStore:
     def _cursor(self, row: _ThreadRow, name: str, message_id: str) -> int:
         seq = row.seq_of.get(message_id, row.tombstones.get(message_id))
         if seq is None:
-            raise cursor_error(name, message_id)
+            raise unknown_cursor(name, message_id)
         return seq
 
     async def list_messages(

@@ -33,7 +33,6 @@ from typing import Any
 import asyncpg
 import orjson
 
-from adapters.storage.memory import cursor_error, key_reused, too_many_messages
 from adapters.storage.postgres_schema import migrate
 from adapters.storage.rows import (
     KEY_COLUMNS,
@@ -59,6 +58,9 @@ from core.ports import (
     SweepResult,
     ThreadChange,
     ThreadPosition,
+    key_reused,
+    thread_full,
+    unknown_cursor,
 )
 
 _THREAD_COLUMN_NAMES = [c.strip() for c in THREAD_COLUMNS.split(",")]
@@ -324,7 +326,7 @@ class PostgresStore:
             thread, messages = append(thread_from_row(values[:_N]))
             next_seq, count = int(values[_N]), int(values[_N + 1])
             if count + len(messages) > max_messages:
-                raise too_many_messages(max_messages)
+                raise thread_full(max_messages)
             args = (
                 *thread_to_row(thread),
                 next_seq + len(messages),
@@ -381,9 +383,9 @@ class PostgresStore:
         if not head[0]:
             return None
         if after is not None and head[1] is None:
-            raise cursor_error("after", after)
+            raise unknown_cursor("after", after)
         if before is not None and head[2] is None:
-            raise cursor_error("before", before)
+            raise unknown_cursor("before", before)
         found = [tuple(r)[3:] for r in rows if r[3] is not None]
         has_more = len(found) > limit
         found = found[:limit]

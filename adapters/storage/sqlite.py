@@ -19,7 +19,6 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from adapters.storage.group_commit import GroupCommitWriter
-from adapters.storage.memory import cursor_error, key_reused, too_many_messages
 from adapters.storage.rows import (
     KEY_COLUMNS,
     MESSAGE_COLUMNS,
@@ -45,6 +44,9 @@ from core.ports import (
     SweepResult,
     ThreadChange,
     ThreadPosition,
+    key_reused,
+    thread_full,
+    unknown_cursor,
 )
 
 T = TypeVar("T")
@@ -289,7 +291,7 @@ class SqliteStore:
             thread, messages = append(thread_from_row(row[:16]))
             next_seq, count = row[16], row[17]
             if count + len(messages) > max_messages:
-                raise too_many_messages(max_messages)
+                raise thread_full(max_messages)
             self._store_thread(conn, thread, counters=(next_seq + len(messages), count + len(messages)))
             self._insert_messages(conn, messages, first_seq=next_seq)
             self._claim(conn, idempotency, [m.id for m in messages])
@@ -311,7 +313,7 @@ class SqliteStore:
             (message_id, thread_id, thread_id, message_id),
         ).fetchone()
         if row is None:
-            raise cursor_error(name, message_id)
+            raise unknown_cursor(name, message_id)
         return int(row[0])
 
     async def list_messages(

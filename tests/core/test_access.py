@@ -27,7 +27,7 @@ async def test_key_token_authenticates_to_its_principal(core: Core) -> None:
 async def test_missing_key_is_unauthenticated_missing(core: Core, token: str | None) -> None:
     with pytest.raises(Unauthenticated) as info:
         await core.access.authenticate(token)
-    assert info.value.reason == "missing"
+    assert info.value.code == "missing_key"
 
 
 async def test_wrong_keys_are_unauthenticated(core: Core) -> None:
@@ -42,7 +42,7 @@ async def test_wrong_keys_are_unauthenticated(core: Core) -> None:
     ):
         with pytest.raises(Unauthenticated) as info:
             await core.access.authenticate(wrong)
-        assert info.value.reason == "invalid"
+        assert info.value.code == "invalid_key"
 
 
 async def test_comparison_is_constant_time_even_for_unknown_keys(

@@ -138,7 +138,7 @@ async def test_nul_is_refused_in_every_message_text_field(
     t = await core.threads.create(NewThread(folder_id="f"), alice)
     with pytest.raises(InvalidArgument) as info:
         await core.messages.create(t.id, new, alice)
-    assert info.value.code == "invalid_value"
+    assert info.value.code == "nul_character"
     assert (await core.messages.list(t.id, alice)).messages == []
 
 
