@@ -68,15 +68,15 @@ async def _open_store(settings: Settings) -> Store:
 def build_core(store: Store, settings: Settings) -> Core:
     return Core(
         store,
-        SystemClock(offset=settings.clock_offset),
+        SystemClock(),
         RandomIds(),
         CoreSettings(
             expiration=ExpirationSettings(
                 default_policy=settings.default_policy,
                 default_ttl_days=settings.default_ttl_days,
                 max_ttl_days=settings.max_ttl_days,
-                idempotency_window=settings.idempotency_window,
             ),
+            idempotency_window=settings.idempotency_window,
             max_messages_per_thread=settings.max_messages_per_thread,
         ),
     )

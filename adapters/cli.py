@@ -177,7 +177,6 @@ def store_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    offset = float(os.environ.get("THREADGATE_TEST_CLOCK_OFFSET_SECONDS", "0"))
     return Settings(
         host=args.host,
         rest_port=args.rest_port,
@@ -191,7 +190,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_messages_per_thread=args.max_messages_per_thread,
         keep_alive_max_requests=args.keep_alive_max_requests,
         shutdown_grace=args.shutdown_grace,
-        clock_offset=timedelta(seconds=offset),
         allow_anonymous=args.allow_anonymous,
         require_openai_beta=args.require_openai_beta,
         idempotency_window=timedelta(seconds=args.idempotency_window),

@@ -25,7 +25,7 @@ from adapters.rest.app import build_app
 from adapters.rest.endpoints import RestOptions
 from adapters.settings import Settings
 from core.access import AccessRole
-from core.expiry import ExpirySweeper, SweepSettings
+from core.expiry import SweepSettings
 from core.ports import Store
 from core.services import Core
 
@@ -190,14 +190,8 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
         await grpc_server.start()
         await set_serving(health_servicer, True)
         rest = asyncio.create_task(worker_serve(app, config, sockets=sockets, shutdown_trigger=stop.wait))
-        sweeper = ExpirySweeper(
-            store,
-            core.clock,
-            SweepSettings(
-                interval_seconds=settings.sweep_interval,
-                batch_rows=settings.sweep_batch_rows,
-                idempotency_window=settings.idempotency_window,
-            ),
+        sweeper = core.sweeper(
+            SweepSettings(interval_seconds=settings.sweep_interval, batch_rows=settings.sweep_batch_rows)
         )
         metrics.watch_sweeper(sweeper.totals)
         commit_totals = getattr(raw_store, "commit_totals", None)  # group-committing stores

@@ -47,8 +47,6 @@ class Settings:
     require_openai_beta: bool = True
     # development only: calls without credentials act as an admin on every folder
     allow_anonymous: bool = False
-    # only for tests of expiry: shifts the server clock
-    clock_offset: timedelta = timedelta(0)
 
     @property
     def sqlite_path(self) -> Path:

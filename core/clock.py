@@ -20,37 +20,19 @@ class SystemClock:
 
     Two calls in the same microsecond get distinct, increasing values, so
     creation order inside a process is always visible in ``created_at``.
-    ``offset`` shifts the clock (used only by tests of expiry).
     """
 
-    def __init__(self, offset: timedelta = timedelta(0)) -> None:
-        self._offset = offset
+    def __init__(self) -> None:
         self._last = datetime.min.replace(tzinfo=UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        current = datetime.now(UTC) + self._offset
+        current = datetime.now(UTC)
         with self._lock:
             if current <= self._last:
                 current = self._last + timedelta(microseconds=1)
             self._last = current
         return current
-
-
-class ManualClock:
-    """A clock that moves only when told to (tests)."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta) -> None:
-        self._now += delta
-
-    def set(self, when: datetime) -> None:
-        self._now = when
 
 
 class IdSource(Protocol):
@@ -80,14 +62,3 @@ class RandomIds:
         while len(chars) < self.LENGTH:
             chars += [_ALPHABET[b % _BASE] for b in secrets.token_bytes(32) if b < self._UNBIASED]
         return prefix + "".join(chars[: self.LENGTH])
-
-
-class SequentialIds:
-    """Predictable ids for tests: ``thread_000001``, ``msg_000002``…"""
-
-    def __init__(self) -> None:
-        self._n = 0
-
-    def new_id(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}{self._n:06d}"

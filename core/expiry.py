@@ -31,8 +31,6 @@ class SweepSettings:
     # after each batch the sweeper rests as long as the batch took (capped), so it uses
     # at most about half of the store's time while requests are waiting
     max_rest_seconds: float = 0.05
-    # idempotency records older than this are dropped
-    idempotency_window: timedelta = timedelta(hours=24)
 
 
 @define
@@ -43,7 +41,15 @@ class SweepTotals:
 
 
 class ExpirySweeper:
-    def __init__(self, store: ThreadStore, clock: Clock, settings: SweepSettings = SweepSettings()) -> None:
+    def __init__(
+        self,
+        store: ThreadStore,
+        clock: Clock,
+        settings: SweepSettings = SweepSettings(),
+        idempotency_window: timedelta = timedelta(hours=24),
+    ) -> None:
+        """``idempotency_window``: idempotency records older than this are dropped."""
+        self._idempotency_window = idempotency_window
         self._store = store
         self._clock = clock
         self._settings = settings
@@ -63,7 +69,7 @@ class ExpirySweeper:
             self.totals.messages += batch.messages
             self.totals.batches += 1
             if not batch.more:
-                await self._store.forget_idempotency(now - self._settings.idempotency_window)
+                await self._store.forget_idempotency(now - self._idempotency_window)
                 return SweepResult(threads=threads, messages=messages, more=False)
             # let requests in between batches: rest as long as the batch took
             await asyncio.sleep(min(took, self._settings.max_rest_seconds))

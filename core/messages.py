@@ -74,10 +74,6 @@ class MessageService:
         self._ids = ids
         self._max_messages = max_messages_per_thread
 
-    @property
-    def max_messages_per_thread(self) -> int:
-        return self._max_messages
-
     def check(self, new: NewMessage, prefix: str = "") -> None:
         """Validate one message request; ``prefix`` locates it (``messages[2].``)."""
         if not new.content:

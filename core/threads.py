@@ -40,8 +40,6 @@ class ExpirationSettings:
     default_policy: ExpirationPolicy = ExpirationPolicy.SINCE_LAST_ACTIVE
     default_ttl_days: int = 7
     max_ttl_days: int = 365
-    # how long a retried create with the same idempotency key returns the first result
-    idempotency_window: timedelta = timedelta(hours=24)
 
 
 @frozen
@@ -146,15 +144,13 @@ class ThreadService:
         clock: Clock,
         ids: IdSource,
         expiration: ExpirationSettings = ExpirationSettings(),
+        idempotency_window: timedelta = timedelta(hours=24),
     ) -> None:
+        self._idempotency_window = idempotency_window
         self._store = store
         self._clock = clock
         self._ids = ids
         self._expiration = expiration
-
-    @property
-    def expiration_settings(self) -> ExpirationSettings:
-        return self._expiration
 
     # -- rules -----------------------------------------------------------------
 
@@ -262,7 +258,7 @@ class ThreadService:
         claim = None
         if idempotency is not None:
             scope = f"{caller.key_id or caller.subject_id}:create_thread"
-            claim = idempotency.claim(scope, thread.folder_id, now, self._expiration.idempotency_window)
+            claim = idempotency.claim(scope, thread.folder_id, now, self._idempotency_window)
         created = await self._store.create_thread(thread, initial, claim)
         # a replay returns the thread made the first time, which may have expired since
         return visible(created, created.id, caller, self._clock.now())

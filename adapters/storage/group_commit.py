@@ -55,7 +55,6 @@ class GroupCommitWriter:
         self._jobs: list[_Job] = []
         self._ready = threading.Condition(threading.Lock())
         self._closing = False
-        self.busy = False  # a transaction is running
         self._wake_pending = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -108,9 +107,7 @@ class GroupCommitWriter:
                     return
                 batch = self._jobs[: self._max_batch]
                 del self._jobs[: self._max_batch]
-                self.busy = True
             outcomes = self._commit(batch)
-            self.busy = False
             self._answer(batch, outcomes)
 
     def _commit(self, batch: list[_Job]) -> list[tuple[bool, Any]]:

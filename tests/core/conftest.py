@@ -4,8 +4,8 @@ import pytest
 
 from adapters.storage.memory import InMemoryStore
 from core.access import AccessRole, Principal
-from core.clock import ManualClock, SequentialIds
 from core.services import Core, CoreSettings
+from tests.doubles import ManualClock, SequentialIds
 from tests.factories import T0
 
 

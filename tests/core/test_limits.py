@@ -8,7 +8,6 @@ import pytest
 
 from adapters.storage.memory import InMemoryStore
 from core.access import Principal
-from core.clock import ManualClock, SequentialIds
 from core.errors import InvalidArgument, NotFound
 from core.messages import NewMessage
 from core.model import Attachment, ImageUrlPart, TextPart, Tool
@@ -23,7 +22,8 @@ from core.sizes import (
     message_bytes,
     thread_bytes,
 )
-from core.threads import ExpirationInput, ExpirationSettings, NewThread, ThreadUpdate
+from core.threads import ExpirationInput, NewThread, ThreadUpdate
+from tests.doubles import ManualClock, SequentialIds
 from tests.factories import T0
 
 
@@ -179,8 +179,8 @@ async def test_an_idempotency_key_is_per_target_thread(core: Core, alice: Princi
 
 async def test_an_idempotent_replay_never_returns_what_has_expired(alice: Principal) -> None:
     clock = ManualClock(T0)
-    window = ExpirationSettings(idempotency_window=timedelta(days=30))
-    core = Core(InMemoryStore(), clock, SequentialIds(), CoreSettings(expiration=window))
+    settings = CoreSettings(idempotency_window=timedelta(days=30))
+    core = Core(InMemoryStore(), clock, SequentialIds(), settings)
     short = NewThread(folder_id="f", expiration=ExpirationInput(ttl_days=1))
     key = Idempotency(key="k", fingerprint="body")
     made = await core.threads.create(short, alice, idempotency=key)

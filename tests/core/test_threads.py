@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 
 from core.access import AccessRole, Principal
-from core.clock import ManualClock
 from core.errors import InvalidArgument, NotFound
 from core.model import ExpirationConfig, ExpirationPolicy
 from core.services import Core
 from core.threads import ExpirationInput, NewThread, ThreadUpdate, decode_page_token
+from tests.doubles import ManualClock
 from tests.factories import T0
 
 

@@ -1,4 +1,9 @@
-"""Expiry end to end: a STATIC/1-day thread before and after the server's clock passes it."""
+"""Expiry end to end: a STATIC/1-day thread before and after it is a day old.
+
+No test hook in the server: between runs the test ages the thread's rows in the
+SQLite file by a day and a minute (as if it had been made that long ago), and the
+server, on its real clock, must then treat it as expired on every face.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,18 @@ def rows(db: Path, table: str, thread_id: str) -> int:
         )
 
 
+def age(db: Path, thread_id: str, seconds: int) -> None:
+    """Move a thread's times ``seconds`` into the past (its messages' too)."""
+    us = seconds * 1_000_000
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE threads SET created_us = created_us - ?, updated_us = updated_us - ?, "
+            "last_active_us = last_active_us - ?, expires_us = expires_us - ? WHERE id = ?",
+            (us, us, us, us, thread_id),
+        )
+        conn.execute("UPDATE messages SET created_us = created_us - ? WHERE thread_id = ?", (us, thread_id))
+
+
 def test_static_thread_expires_on_both_protocols_then_is_swept(tmp_path: Path) -> None:
     data = tmp_path / "data"
     static = common_pb2.ExpirationConfig(expiration_policy=common_pb2.ExpirationConfig.STATIC, ttl_days=1)
@@ -47,10 +64,10 @@ def test_static_thread_expires_on_both_protocols_then_is_swept(tmp_path: Path) -
     db = data / "threadgate.db"
     assert rows(db, "messages", doomed.id) == 3
 
-    # A day and a minute later (the test clock offset), with the sweeper off:
-    # the thread is gone at once for clients, though its rows are still there.
-    later = {"THREADGATE_TEST_CLOCK_OFFSET_SECONDS": str(DAY + 60)}
-    with running_server(data, "--sweep-interval", "0", env=later) as server:
+    # A day and a minute later, with the sweeper off: the thread is gone at once for
+    # clients, though its rows are still there.
+    age(db, doomed.id, DAY + 60)
+    with running_server(data, "--sweep-interval", "0") as server:
         server.api_key = key
         ch = server.channel()
         threads = ts_grpc.ThreadServiceStub(ch)
@@ -75,7 +92,7 @@ def test_static_thread_expires_on_both_protocols_then_is_swept(tmp_path: Path) -
     assert rows(db, "threads", doomed.id) == 1
 
     # With the sweeper on, its rows go from the database.
-    with running_server(data, "--sweep-interval", "0.2", env=later):
+    with running_server(data, "--sweep-interval", "0.2"):
         deadline = time.monotonic() + 20
         while rows(db, "threads", doomed.id) and time.monotonic() < deadline:
             time.sleep(0.1)

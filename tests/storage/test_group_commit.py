@@ -149,8 +149,10 @@ async def test_writes_queued_behind_a_busy_writer_commit_as_one_batch(db: Path) 
     refused one among them leaves the rest standing."""
     writer = writer_for(db)
     release = threading.Event()
+    started = threading.Event()
 
     def slow(conn: sqlite3.Connection) -> int:
+        started.set()  # the writer has taken the first write and runs it
         release.wait(5)
         conn.execute("INSERT INTO t (k, v) VALUES (0, 'first')")
         return 0
@@ -161,8 +163,7 @@ async def test_writes_queued_behind_a_busy_writer_commit_as_one_batch(db: Path) 
 
     try:
         first = writer.submit(slow)
-        while not writer.busy:  # the writer has taken the first write
-            await asyncio.sleep(0.001)
+        assert await asyncio.to_thread(started.wait, 5)
         queued = [writer.submit(insert(k)) for k in range(1, 6)]
         queued.insert(2, writer.submit(refuse))
         release.set()
