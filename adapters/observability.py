@@ -1,4 +1,8 @@
-"""Metrics, request ids and one structured log line per request, for both protocols."""
+"""Metrics, request ids and one structured log line per request: what every host shares.
+
+Protocol-neutral: the HTTP host's middleware (``adapters/http/observer.py``) and the gRPC
+host's method wrapper (``adapters/grpc/observer.py``) feed it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,9 @@ import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-import grpc
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -206,148 +209,3 @@ class MeasuredStore:
         # built once per method: later lookups find the attribute and skip __getattr__
         setattr(self, name, timed)
         return timed
-
-
-# -- REST ------------------------------------------------------------------------
-
-ASGIApp = Callable[
-    [dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
-]
-
-
-class RequestObserver:
-    """Pure ASGI middleware: request id in and out, metrics, one log line per request."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self._app = app
-        self._metrics = metrics
-
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        client_id = None
-        for name, value in scope.get("headers") or ():
-            if name == b"x-client-request-id":
-                client_id = value.decode("latin-1")
-                break
-        request_id = request_id_from(client_id)
-        request_id_header = (b"x-request-id", request_id.encode())
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        status = 500
-        start = time.perf_counter()
-
-        async def send_with_id(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), request_id_header]
-            await send(message)
-
-        try:
-            await self._app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - start
-            endpoint = scope.get("endpoint")
-            method = getattr(endpoint, "__name__", "unmatched")
-            self._metrics.observe("rest", method, str(status), elapsed)
-            principal = state.get("principal")
-            log_request(
-                {
-                    "protocol": "rest",
-                    "request_id": request_id,
-                    "method": method,
-                    "http_method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "key_id": getattr(principal, "key_id", None) or None,
-                }
-            )
-
-
-# -- gRPC ------------------------------------------------------------------------
-
-GrpcContext = grpc.aio.ServicerContext[Any, Any]
-UnaryBehavior = Callable[[Any, GrpcContext], Awaitable[Any]]
-StreamBehavior = Callable[[Any, GrpcContext], AsyncIterator[Any]]
-
-
-def _metadata_value(context: GrpcContext, key: str) -> str | None:
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else v.decode("latin-1")
-    return None
-
-
-class GrpcObserver:
-    """Request id (from ``x-client-request-id``, returned as ``x-request-id`` initial
-    metadata), metrics and a log line for every call of threadgate's own services.
-
-    It wraps each method's behaviour once, when the server is built.  (A grpc.aio
-    ``ServerInterceptor`` runs a coroutine and builds a new handler on every call;
-    measured, that cost 40% of a ``Get``'s throughput.)
-    """
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    async def _begin(self, method: str, request: Any, context: GrpcContext) -> tuple[str, float]:
-        request_id = request_id_from(_metadata_value(context, "x-client-request-id"))
-        await context.send_initial_metadata((("x-request-id", request_id),))
-        return request_id, time.perf_counter()
-
-    def unary(self, method: str, behavior: UnaryBehavior) -> UnaryBehavior:
-        """``method`` as it appears in metrics and logs, e.g. ``ThreadService/Get``."""
-        begin, finish = self._begin, self._finish
-
-        async def observed(request: Any, context: GrpcContext) -> Any:
-            request_id, start = await begin(method, request, context)
-            try:
-                return await behavior(request, context)
-            finally:
-                finish(method, request_id, context, start)
-
-        return observed
-
-    def stream(self, method: str, behavior: StreamBehavior) -> StreamBehavior:
-        begin, finish = self._begin, self._finish
-
-        async def observed(request: Any, context: GrpcContext) -> AsyncIterator[Any]:
-            request_id, start = await begin(method, request, context)
-            try:
-                async for item in behavior(request, context):
-                    yield item
-            finally:
-                finish(method, request_id, context, start)
-
-        return observed
-
-    def _finish(
-        self,
-        method: str,
-        request_id: str,
-        context: GrpcContext,
-        start: float,
-        outcome: str | None = None,
-    ) -> None:
-        elapsed = time.perf_counter() - start
-        if outcome is None:
-            code = context.code()
-            outcome = "OK" if code is None else getattr(code, "name", str(code))
-        self._metrics.observe("grpc", method, outcome, elapsed)
-        log_request(
-            {
-                "protocol": "grpc",
-                "request_id": request_id,
-                "method": method,
-                "status": outcome,
-                "duration_ms": round(elapsed * 1000, 3),
-            }
-        )

@@ -20,9 +20,9 @@ from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import StoreError, build_core, open_store, redact_dsn
 from adapters.grpc.server import add_services, bind_grpc_server, set_serving
+from adapters.http.app import build_app
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
-from adapters.rest.app import build_app
-from adapters.rest.endpoints import RestOptions
+from adapters.openai.threads import RestOptions
 from adapters.settings import Settings
 from core.access import AccessRole
 from core.expiry import SweepSettings

@@ -45,7 +45,7 @@ import grpc
 import httpx
 from attrs import frozen
 
-from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
+from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     message_pb2,
     message_service_pb2,
     thread_pb2,

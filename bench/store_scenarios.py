@@ -38,7 +38,7 @@ from typing import Any
 import attrs
 import httpx
 
-from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import thread_pb2, thread_service_pb2
+from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_pb2, thread_service_pb2
 from bench.fill import create_thread
 from bench.load import Load
 from bench.loads import discover, h2load_load, http_client, rest_load

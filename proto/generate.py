@@ -2,14 +2,14 @@
 
 Usage::
 
-    python proto/generate.py          # (re)write adapters/grpc/_gen/
-    python proto/generate.py --check  # exit 1 if adapters/grpc/_gen/ is stale
+    python proto/generate.py          # (re)write adapters/yandex/_gen/
+    python proto/generate.py --check  # exit 1 if adapters/yandex/_gen/ is stale
 
 The .proto files under ``proto/`` are compiled with ``grpc_tools.protoc``
 (``--python_out``, ``--grpc_python_out``, ``--mypy_out``, ``--mypy_grpc_out``).
 Afterwards every import of one of *our* generated modules
 (``from yandex.cloud... import x_pb2``) is rewritten to an absolute import
-under ``adapters.grpc._gen.``. Without that, the imports would resolve to the
+under ``adapters.yandex._gen.``. Without that, the imports would resolve to the
 ``yandexcloud`` package installed next to us, which registers the very same
 proto files. ``google.*`` imports are left alone; they come from protobuf and
 googleapis-common-protos.
@@ -34,8 +34,8 @@ from typing import cast
 
 PROTO_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PROTO_ROOT.parent
-DEFAULT_OUT_DIR = REPO_ROOT / "adapters" / "grpc" / "_gen"
-GEN_PACKAGE = "adapters.grpc._gen"
+DEFAULT_OUT_DIR = REPO_ROOT / "adapters" / "yandex" / "_gen"
+GEN_PACKAGE = "adapters.yandex._gen"
 
 # Top-level proto packages we generate ourselves. Imports of these get the
 # GEN_PACKAGE prefix; everything else (google.*, grpc, typing, ...) is kept.
@@ -280,10 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     generate(out_dir)
     if out_dir.resolve() == DEFAULT_OUT_DIR:
-        # adapters/grpc has to be a package for `adapters.grpc._gen` to import.
-        grpc_init = DEFAULT_OUT_DIR.parent / "__init__.py"
-        if not grpc_init.exists():
-            grpc_init.touch()
+        # adapters/yandex has to be a package for `adapters.yandex._gen` to import.
+        face_init = DEFAULT_OUT_DIR.parent / "__init__.py"
+        if not face_init.exists():
+            face_init.touch()
     print(f"generated {len(_generated_files(out_dir))} files into {out_dir}")
     return 0
 

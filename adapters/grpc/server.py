@@ -8,15 +8,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from adapters.grpc._gen.yandex.cloud.ai.assistants.v1.threads import (
+from adapters.grpc.observer import GrpcObserver
+from adapters.observability import Metrics
+from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     message_pb2,
     message_service_pb2,
     thread_pb2,
     thread_service_pb2,
 )
-from adapters.grpc.errors import tolerant
-from adapters.grpc.servicers import Authenticator, MessageServiceServicer, ThreadServiceServicer
-from adapters.observability import GrpcObserver, Metrics
+from adapters.yandex.servicers import Authenticator, MessageServiceServicer, ThreadServiceServicer
+from adapters.yandex.status import tolerant
 from core.services import Core
 
 SERVICE_NAMES = (

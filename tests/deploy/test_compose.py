@@ -104,9 +104,9 @@ def test_images_builds_files_and_ports_exist(compose: dict[str, Any]) -> None:
 
 
 def test_health_checks_use_real_endpoints(compose: dict[str, Any]) -> None:
-    from adapters.rest.app import build_app  # noqa: F401  (the routes below are served by it)
+    from adapters.http.app import build_app  # noqa: F401  (the routes below are served by it)
 
-    routes = (ROOT / "adapters" / "rest" / "app.py").read_text()
+    routes = (ROOT / "adapters" / "http" / "app.py").read_text()
     for name in ("replica-a", "balancer"):
         test = " ".join(compose["services"][name]["healthcheck"]["test"])
         paths = re.findall(r"http://127\.0\.0\.1:\d+(/\w+)", test)

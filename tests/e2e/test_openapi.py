@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from adapters.rest.app import build_app
+from adapters.http.app import build_app
 from adapters.storage.memory import InMemoryStore
 from core.clock import RandomIds, SystemClock
 from core.services import Core
 from tests.e2e.server import ROOT, Server
 
-OPENAPI_FILE = ROOT / "adapters" / "rest" / "openapi.json"
+OPENAPI_FILE = ROOT / "adapters" / "http" / "openapi.json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -25,25 +25,31 @@ def document() -> dict[str, Any]:
     return data
 
 
-def starlette_routes(app: Any) -> list[Route]:
-    """The routes of the Starlette app, under whatever middleware wraps it."""
+def starlette_routes(app: Any, prefix: str = "") -> list[tuple[str, Route]]:
+    """The routes of the Starlette app with their full paths, under whatever middleware
+    wraps it, the routes of mounted faces included."""
     seen = 0
     while not hasattr(app, "routes"):
         inner = getattr(app, "app", None) or getattr(app, "_app", None)
         assert inner is not None and seen < 10, f"cannot find the Starlette app inside {app!r}"
         app, seen = inner, seen + 1
-    routes = list(app.routes)
-    assert all(isinstance(r, Route) for r in routes), routes
-    return routes
+    found: list[tuple[str, Route]] = []
+    for r in app.routes:
+        if isinstance(r, Mount):
+            found += starlette_routes(r.app, prefix + r.path)
+        else:
+            assert isinstance(r, Route), r
+            found.append((prefix + r.path, r))
+    return found
 
 
 def app_operations() -> set[tuple[str, str]]:
     clock = SystemClock()
     core = Core(InMemoryStore(), clock, RandomIds())
     operations = set()
-    for route in starlette_routes(build_app(core)):
-        assert route.methods, route.path
-        operations |= {(m.upper(), route.path) for m in route.methods if m.upper() != "HEAD"}
+    for path, route in starlette_routes(build_app(core)):
+        assert route.methods, path
+        operations |= {(m.upper(), path) for m in route.methods if m.upper() != "HEAD"}
     return operations
 
 
@@ -92,7 +98,7 @@ def test_document_is_openapi_3_1() -> None:
 def test_every_route_is_documented_and_every_documented_operation_exists() -> None:
     routes = app_operations()
     documented = documented_operations(document())
-    assert routes - documented == set(), "routes missing from adapters/rest/openapi.json"
+    assert routes - documented == set(), "routes missing from adapters/http/openapi.json"
     assert documented - routes == set(), "documented operations the app does not serve"
 
 

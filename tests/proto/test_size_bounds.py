@@ -17,7 +17,7 @@ from pathlib import Path
 CHECK = """
 from datetime import UTC, datetime
 from hypothesis import given, settings, strategies as st, HealthCheck
-from adapters.grpc.converters import message_to_pb, thread_to_pb
+from adapters.yandex.converters import message_to_pb, thread_to_pb
 from core.model import (Attachment, Author, ExpirationConfig, ExpirationPolicy, ImageFilePart,
     ImageUrlPart, Message, Role, TextPart, Thread, Tool)
 from core.sizes import message_bytes, thread_bytes

@@ -14,7 +14,7 @@ CHECK = """
 from datetime import UTC, datetime, timedelta
 from google.protobuf import timestamp_pb2
 from hypothesis import given, settings, strategies as st
-from adapters.grpc.converters import timestamp
+from adapters.yandex.converters import timestamp
 
 moments = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)

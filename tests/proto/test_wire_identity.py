@@ -1,7 +1,7 @@
 """Our hand-written protos must be wire-identical to the public Yandex ones.
 
 Ground truth is the compiled descriptors inside the installed ``yandexcloud``
-package. Our generated modules (``adapters.grpc._gen``) and yandexcloud's
+package. Our generated modules (``adapters.yandex._gen``) and yandexcloud's
 register the *same* proto file names in protobuf's default descriptor pool, so
 they can never live in one process. This test process imports neither:
 
@@ -517,7 +517,7 @@ def test_comparison_detects_a_changed_field_number(
 
 
 def test_generated_modules_embed_byte_identical_descriptors(tmp_path: Path) -> None:
-    """Stricter than wire identity: adapters/grpc/_gen embeds the very bytes yandexcloud does.
+    """Stricter than wire identity: adapters/yandex/_gen embeds the very bytes yandexcloud does.
 
     This also pins declaration order (imports, messages, fields). If only this
     test fails, the difference is ordering and not wire-relevant; restore the
@@ -525,7 +525,7 @@ def test_generated_modules_embed_byte_identical_descriptors(tmp_path: Path) -> N
     """
     _require_yandexcloud()
     dumps: dict[str, dict[str, bytes]] = {}
-    for side, prefix in (("ours", "adapters.grpc._gen."), ("public", "")):
+    for side, prefix in (("ours", "adapters.yandex._gen."), ("public", "")):
         out = tmp_path / f"{side}.txt"
         _run_ok([sys.executable, "-c", _DUMP_EMBEDDED, out, prefix, *EXPECTED_FILES])
         pairs = (line.split(" ", 1) for line in out.read_text().splitlines())
@@ -535,6 +535,6 @@ def test_generated_modules_embed_byte_identical_descriptors(tmp_path: Path) -> N
 
 
 def test_generated_code_is_up_to_date() -> None:
-    """Drift check: adapters/grpc/_gen must be what proto/generate.py produces now."""
+    """Drift check: adapters/yandex/_gen must be what proto/generate.py produces now."""
     proc = _run([sys.executable, GENERATE_SCRIPT, "--check"])
     assert proc.returncode == 0, f"run `python proto/generate.py`\n{proc.stdout}\n{proc.stderr}"

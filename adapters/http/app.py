@@ -1,0 +1,40 @@
+"""The HTTP host: one Starlette app that mounts every HTTP face, plus operations routes.
+
+Faces are mounted under their own prefix (``/v1``: the OpenAI face) and render their own
+errors; the host adds ``/health``, ``/ready``, ``/metrics`` and ``/openapi.json`` and
+wraps everything in the request observer (request ids, metrics, one log line each).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
+
+from adapters.http.observer import ASGIApp, RequestObserver
+from adapters.http.operations import Operations
+from adapters.observability import Metrics
+from adapters.openai.app import http_error, openai_app
+from adapters.openai.threads import RestOptions
+from core.services import Core
+
+
+def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics | None = None) -> ASGIApp:
+    """Every HTTP face and the operations routes, observed."""
+    metrics = metrics or Metrics()
+    ops = Operations(core, metrics)
+    face = openai_app(core, options or RestOptions())
+    face.router.redirect_slashes = False
+    routes: list[Any] = [
+        Route("/openapi.json", ops.openapi, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/health", ops.health, methods=["GET"]),
+        Route("/ready", ops.ready, methods=["GET"]),
+        Mount("/v1", app=face),
+    ]
+    # a path no face serves gets the OpenAI-shaped 404 the docs promise
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.router.redirect_slashes = False
+    return RequestObserver(app, metrics)
