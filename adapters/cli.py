@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapters.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.serve import WorkerRole
 
 _D = Settings()
 
@@ -198,10 +203,31 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole | None = None) -> int:
+    """Serve in this process, or supervise ``--workers N`` serving processes."""
+    from adapters.bootstrap import StoreError
+    from adapters.observability import write_request_lines_to
+    from adapters.serve import run, setup_logging
+
+    setup_logging()
+    try:
+        if settings.workers > 1 and worker is None:
+            from adapters.workers import supervise
+
+            return supervise(settings, argv)
+        asyncio.run(run(settings, worker))
+    except (OSError, StoreError) as exc:
+        print(f"threadgate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        write_request_lines_to(None)  # the last request lines, if a turn ended before their flush
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
-        from adapters.serve import WorkerRole, main_serve
+        from adapters.serve import WorkerRole
 
         worker = None
         if args.worker_role:
@@ -212,10 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         from adapters.keys_cli import main_migrate
 
-        return main_migrate(args)
+        return main_migrate(Settings(**store_settings(args)))  # type: ignore[arg-type]
     from adapters.keys_cli import main_keys
 
-    return main_keys(args)
+    return main_keys(args, Settings(**store_settings(args)))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

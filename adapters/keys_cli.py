@@ -7,14 +7,12 @@ import asyncio
 import sys
 
 from adapters.bootstrap import StoreError, build_core, open_store
-from adapters.cli import store_settings
 from adapters.settings import Settings
 from core.access import AccessRole
 from core.errors import DomainError
 
 
-async def _run(args: argparse.Namespace) -> int:
-    settings = Settings(**store_settings(args))  # type: ignore[arg-type]
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
     store = await open_store(settings)
     try:
         access = build_core(store, settings).access
@@ -51,23 +49,23 @@ async def _run(args: argparse.Namespace) -> int:
         await store.close()
 
 
-def main_keys(args: argparse.Namespace) -> int:
+def main_keys(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, settings))
     except StoreError as exc:
         print(f"threadgate: {exc}", file=sys.stderr)
         return 1
 
 
-async def _migrate(args: argparse.Namespace) -> None:
-    store = await open_store(Settings(**store_settings(args)))  # type: ignore[arg-type]
+async def _migrate(settings: Settings) -> None:
+    store = await open_store(settings)
     await store.close()
 
 
-def main_migrate(args: argparse.Namespace) -> int:
+def main_migrate(settings: Settings) -> int:
     """Opening a store runs its migrations (under a lock, so replicas may race)."""
     try:
-        asyncio.run(_migrate(args))
+        asyncio.run(_migrate(settings))
     except StoreError as exc:
         print(f"threadgate: {exc}", file=sys.stderr)
         return 1

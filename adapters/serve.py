@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
 from typing import Any, cast
 
 from attrs import frozen
@@ -18,7 +17,7 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
-from adapters.bootstrap import StoreError, build_core, open_store, redact_dsn
+from adapters.bootstrap import build_core, open_store, redact_dsn
 from adapters.grpc.server import add_services, bind_grpc_server, set_serving
 from adapters.http.app import build_app
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
@@ -224,19 +223,3 @@ def setup_logging() -> None:
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     write_request_lines_to(sys.stderr)
-
-
-def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole | None = None) -> int:
-    setup_logging()
-    try:
-        if settings.workers > 1 and worker is None:
-            from adapters.workers import supervise
-
-            return supervise(settings, argv)
-        asyncio.run(run(settings, worker))
-    except (OSError, StoreError) as exc:
-        print(f"threadgate: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        write_request_lines_to(None)  # the last request lines, if a turn ended before their flush
-    return 0
