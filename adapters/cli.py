@@ -79,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
         help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
     )
     s.add_argument(
+        "--body-timeout",
+        type=float,
+        default=float(_env("BODY_TIMEOUT", _D.body_timeout)),
+        help="seconds a REST request body has to arrive in; 0: no limit (THREADGATE_BODY_TIMEOUT)",
+    )
+    s.add_argument(
         "--sweep-interval",
         type=float,
         default=float(_env("SWEEP_INTERVAL", _D.sweep_interval)),
@@ -190,6 +196,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_ttl_days=args.max_ttl_days,
         max_messages_per_thread=args.max_messages_per_thread,
         keep_alive_max_requests=args.keep_alive_max_requests,
+        body_timeout=args.body_timeout,
         shutdown_grace=args.shutdown_grace,
         clock_offset=timedelta(seconds=offset),
         allow_anonymous=args.allow_anonymous,

@@ -159,6 +159,7 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
                 default_folder=settings.default_folder,
                 allow_anonymous=settings.allow_anonymous,
                 require_openai_beta=settings.require_openai_beta,
+                body_timeout=settings.body_timeout,
             ),
             metrics,
         )

@@ -6,13 +6,14 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from adapters.observability import ASGIApp, Metrics, RequestObserver
 from adapters.rest.endpoints import BadRequest, Endpoints, RestOptions
 from adapters.rest.errors import domain_error_response, error_response
+from adapters.rest.limits import BodyLimits, BodyTimeout, body_timed_out, client_gone
 from core.errors import DomainError
 from core.services import Core
 
@@ -64,7 +65,8 @@ async def _crash(request: Request, exc: Exception) -> Response:
 def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics | None = None) -> ASGIApp:
     """The REST app, wrapped to count, time and log every request."""
     metrics = metrics or Metrics()
-    e = Endpoints(core, options or RestOptions(), metrics)
+    options = options or RestOptions()
+    e = Endpoints(core, options, metrics)
     routes = [
         Route("/v1/threads", e.create_thread, methods=["POST"]),
         Route("/v1/threads/{thread_id}", e.get_thread, methods=["GET"]),
@@ -84,9 +86,11 @@ def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics |
         routes=routes,
         exception_handlers={
             BadRequest: _bad_request,
+            BodyTimeout: body_timed_out,
+            ClientDisconnect: client_gone,
             DomainError: _domain_error,
             HTTPException: _http_error,
             Exception: _crash,
         },
     )
-    return RequestObserver(app, metrics)
+    return RequestObserver(BodyLimits(app, options.max_body_bytes, options.body_timeout), metrics)

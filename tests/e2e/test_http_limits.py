@@ -1,0 +1,117 @@
+"""REST connection and body limits over real sockets: stalled and trickled bodies, an
+over-cap Content-Length, the connection bound, redirects, protocol errors, hang-ups."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.raw_http import connect, read_response, request_head
+from tests.e2e.server import Server, running_server
+
+OPENAI_ERROR_KEYS = {"message", "type", "param", "code"}
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server that gives a request body one second to arrive."""
+    with running_server(tmp_path_factory.mktemp("limited"), "--body-timeout", "1") as s:
+        yield s
+
+
+def post_head(server: Server, length: int, path: str = "/v1/threads") -> bytes:
+    headers = {**server.auth_headers, "Content-Type": "application/json", "Content-Length": str(length)}
+    return request_head("POST", path, headers)
+
+
+def metric_lines(server: Server, name: str) -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{server.rest_port}/metrics").text
+    return {
+        series: float(value)
+        for series, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if series.startswith(name)
+    }
+
+
+def wait_for(condition: object, timeout: float = 10) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def request_lines(server: Server) -> list[dict[str, object]]:
+    lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{")]
+    return [x for x in lines if x.get("msg") == "request"]
+
+
+# -- bodies ----------------------------------------------------------------------
+
+
+def test_a_body_stalled_after_one_byte_is_cut(limited: Server) -> None:
+    with connect(limited.rest_port) as sock:
+        sock.sendall(post_head(limited, 100) + b"{")
+        r = read_response(sock)
+    assert r.status == 400 and r.closed
+    assert r.headers["connection"] == "close"
+    assert r.json()["error"]["code"] == "request_timeout"
+    assert set(r.json()["error"]) == OPENAI_ERROR_KEYS
+
+
+def test_a_trickled_body_is_cut_at_the_deadline(limited: Server) -> None:
+    """One byte every 0.2 s keeps every read short, but the whole body has one second."""
+    with connect(limited.rest_port) as sock:
+        sock.sendall(post_head(limited, 100))
+        deadline = time.monotonic() + 15
+        while not select.select([sock], [], [], 0.2)[0]:  # until the server answers
+            assert time.monotonic() < deadline, "the trickle was never cut"
+            sock.sendall(b" ")
+        r = read_response(sock)
+    assert r.status == 400 and r.closed
+    assert r.json()["error"]["code"] == "request_timeout"
+
+
+def test_an_over_cap_content_length_is_refused_before_the_body(limited: Server) -> None:
+    with connect(limited.rest_port) as sock:
+        sock.sendall(post_head(limited, 100 * 1024 * 1024))  # and no body at all
+        r = read_response(sock)
+    assert r.status == 413 and r.closed
+    assert r.headers["connection"] == "close"
+    err = r.json()["error"]
+    assert err["code"] == "request_too_large" and set(err) == OPENAI_ERROR_KEYS
+
+
+def test_a_hang_up_mid_upload_is_499_not_a_server_error(limited: Server) -> None:
+    with connect(limited.rest_port) as sock:
+        sock.sendall(post_head(limited, 1000, "/v1/threads/thread_gone/messages") + b'{"role": "us')
+        time.sleep(0.2)  # the handler is reading the body by now
+    series = 'threadgate_requests_total{method="create_message",outcome="499",protocol="rest"}'
+    wait_for(lambda: metric_lines(limited, "threadgate_requests_total").get(series) == 1.0)
+    totals = metric_lines(limited, "threadgate_requests_total")
+    assert not [s for s in totals if 'method="create_message",outcome="5' in s], totals
+    wait_for(lambda: any(x["status"] == 499 for x in request_lines(limited)))
+    mine = [x for x in request_lines(limited) if x["method"] == "create_message"]
+    assert [x["status"] for x in mine] == [499]
+    assert "Traceback" not in limited.log() and "unhandled error" not in limited.log()
+
+
+def test_hang_ups_before_the_response_log_no_tracebacks(limited: Server) -> None:
+    for linger in (False, True):
+        for path in ("/v1/threads", "/metrics", "/openapi.json"):
+            sock = connect(limited.rest_port)
+            if linger:  # close with a reset rather than a FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            method = "POST" if path == "/v1/threads" else "GET"
+            sock.sendall(request_head(method, path, limited.auth_headers))
+            sock.close()
+    assert httpx.get(f"http://127.0.0.1:{limited.rest_port}/health").status_code == 200
+    time.sleep(0.5)
+    assert "Traceback" not in limited.log()
