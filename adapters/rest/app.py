@@ -93,4 +93,7 @@ def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics |
             Exception: _crash,
         },
     )
+    # A trailing slash would answer 307 with a Location built from the client's Host
+    # header (an open redirect); unknown paths get the OpenAI-shaped 404 instead.
+    app.router.redirect_slashes = False
     return RequestObserver(BodyLimits(app, options.max_body_bytes, options.body_timeout), metrics)

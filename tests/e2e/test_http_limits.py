@@ -115,3 +115,42 @@ def test_hang_ups_before_the_response_log_no_tracebacks(limited: Server) -> None
     assert httpx.get(f"http://127.0.0.1:{limited.rest_port}/health").status_code == 200
     time.sleep(0.5)
     assert "Traceback" not in limited.log()
+
+
+# -- redirects and unknown paths ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/threads/",
+        "/v1/threads/thread_abc/",
+        "/v1/threads/thread_abc/messages/",
+        "/health/",
+        "/v1/threads%2f",
+    ],
+)
+def test_no_redirects_unknown_paths_get_the_openai_404(limited: Server, path: str) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{limited.rest_port}", headers=limited.auth_headers) as c:
+        for method in ("GET", "POST"):
+            r = c.request(method, path, headers={"Host": "evil.example.com"})
+            assert r.status_code == 404, (method, path, r.headers)
+            assert "location" not in r.headers
+            decoded = path.replace("%2f", "/")
+            assert r.json() == {
+                "error": {
+                    "message": f"Invalid URL ({method} {decoded})",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+
+
+@pytest.mark.parametrize("path", ["/v1/%2e%2e%2f", "/v1/threads/%2e%2e%2f", "/v1/threads%2F"])
+def test_encoded_paths_never_redirect(limited: Server, path: str) -> None:
+    with connect(limited.rest_port) as sock:
+        sock.sendall(request_head("GET", path, limited.auth_headers, host="evil.example.com"))
+        r = read_response(sock, timeout=2)
+    assert r.status == 404 and "location" not in r.headers
+    assert r.json()["error"]["type"] == "invalid_request_error"
