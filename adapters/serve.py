@@ -21,6 +21,7 @@ from hypercorn.utils import wrap_app
 from adapters.bootstrap import StoreError, build_core, open_store, redact_dsn
 from adapters.grpc.server import build_grpc_server, set_serving
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
+from adapters.rest import h11_protocol
 from adapters.rest.app import build_app
 from adapters.rest.endpoints import RestOptions
 from adapters.settings import Settings
@@ -133,6 +134,7 @@ def describe_store(settings: Settings) -> str:
 
 async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     config = hypercorn_config(settings)
+    h11_protocol.install()  # protocol errors in OpenAI's error shape
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
     if worker is None:
         sockets = bind_rest(config)

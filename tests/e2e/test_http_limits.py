@@ -154,3 +154,27 @@ def test_encoded_paths_never_redirect(limited: Server, path: str) -> None:
         r = read_response(sock, timeout=2)
     assert r.status == 404 and "location" not in r.headers
     assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+# -- protocol errors ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"BLAH\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n", 400),
+        (b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000, 431),
+    ],
+)
+def test_protocol_errors_are_well_formed(limited: Server, data: bytes, status: int) -> None:
+    with connect(limited.rest_port) as sock:
+        sock.sendall(data)
+        r = read_response(sock)
+    assert r.status == status and r.closed
+    assert r.headers["connection"] == "close"
+    assert int(r.headers["content-length"]) == len(r.body)
+    assert r.headers["content-type"] == "application/json"
+    err = r.json()["error"]
+    assert set(err) == OPENAI_ERROR_KEYS and err["type"] == "invalid_request_error"
