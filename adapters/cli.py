@@ -85,6 +85,12 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a REST request body has to arrive in; 0: no limit (THREADGATE_BODY_TIMEOUT)",
     )
     s.add_argument(
+        "--max-connections",
+        type=int,
+        default=int(_env("MAX_CONNECTIONS", _D.max_connections)),
+        help="open REST connections per process; more are refused with 503 (THREADGATE_MAX_CONNECTIONS)",
+    )
+    s.add_argument(
         "--sweep-interval",
         type=float,
         default=float(_env("SWEEP_INTERVAL", _D.sweep_interval)),
@@ -197,6 +203,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_messages_per_thread=args.max_messages_per_thread,
         keep_alive_max_requests=args.keep_alive_max_requests,
         body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
         shutdown_grace=args.shutdown_grace,
         clock_offset=timedelta(seconds=offset),
         allow_anonymous=args.allow_anonymous,

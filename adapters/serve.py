@@ -19,6 +19,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import StoreError, build_core, open_store, redact_dsn
+from adapters.connections import open_gate
 from adapters.grpc.server import build_grpc_server, set_serving
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
 from adapters.rest import h11_protocol
@@ -134,7 +135,8 @@ def describe_store(settings: Settings) -> str:
 
 async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     config = hypercorn_config(settings)
-    h11_protocol.install()  # protocol errors in OpenAI's error shape
+    gate = open_gate(settings.max_connections)  # also raises the open-file limit
+    h11_protocol.install()  # shaped protocol errors, prompt close on hang-up
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
     if worker is None:
         sockets = bind_rest(config)
@@ -148,8 +150,10 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
         except OSError as exc:
             raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
         sockets = Sockets(secure_sockets=[], insecure_sockets=[own], quic_sockets=[])
+    sockets = gate.guard(sockets)  # accept through the connection bound
     raw_store = await open_store(settings)
     metrics = Metrics()
+    metrics.registry.register(gate)
     store = cast(Store, MeasuredStore(raw_store, metrics))
     try:
         core = build_core(store, settings)

@@ -1,11 +1,17 @@
-"""Hypercorn's answers to what h11 cannot parse, in OpenAI's error shape.
+"""Two changes to Hypercorn's HTTP/1.1 connection handling, in one ``H11Protocol`` subclass.
 
-A bad request line, a malformed header, a bad ``Content-Length`` or a request head over
-``h11_max_incomplete_size`` never reach the ASGI app: Hypercorn's ``H11Protocol``
-answers them itself (400, or 431 for the size) with an empty body, and has no setting
-for that body.  ``ThreadgateH11Protocol`` sends the same status, ``content-length`` and
-``connection: close``, and a small JSON error body.  ``install`` puts it in the place
-``hypercorn.protocol.ProtocolWrapper`` takes the protocol class from.
+* Protocol errors in OpenAI's error shape.  A bad request line, a malformed header, a
+  bad ``Content-Length`` or a request head over ``h11_max_incomplete_size`` never reach
+  the ASGI app: Hypercorn answers them itself (400, or 431 for the size) with an empty
+  body, and has no setting for that body.  The subclass sends the same status,
+  ``content-length`` and ``connection: close``, and a small JSON error body.
+* A connection the client has closed between requests is closed at once.  Hypercorn
+  noticed the end of the stream but kept its side open (CLOSE-WAIT) until the keep-alive
+  timer ran out, 5 s later, so every client that closes its connections held a
+  descriptor, and a slot under ``--max-connections``, that long.
+
+``install`` puts the subclass in the place ``hypercorn.protocol.ProtocolWrapper`` takes
+the protocol class from.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import h11
 import hypercorn.protocol
 import orjson
+from hypercorn.events import Closed, Event
 from hypercorn.protocol.h11 import H11Protocol
 
 log = logging.getLogger("threadgate.rest")
@@ -36,6 +43,16 @@ def protocol_error_body(status: int, max_head_bytes: int) -> bytes:
 
 
 class ThreadgateH11Protocol(H11Protocol):
+    async def handle(self, event: Event) -> None:
+        # Hypercorn's TCP server hands us Closed when the client's stream has ended (or
+        # failed).  Between requests, nothing is left to answer: close our side too.  With
+        # a request in flight, the client may only have shut its sending side and still
+        # wait for the answer; Hypercorn closes once that is sent.
+        idle = isinstance(event, Closed) and self.stream is None
+        await super().handle(event)
+        if idle:
+            await self.send(Closed())
+
     async def _send_error_response(self, status_code: int) -> None:
         body = protocol_error_body(status_code, self.config.h11_max_incomplete_size)
         headers = [

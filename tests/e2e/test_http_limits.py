@@ -4,15 +4,17 @@ over-cap Content-Length, the connection bound, redirects, protocol errors, hang-
 from __future__ import annotations
 
 import json
+import resource
 import select
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.raw_http import connect, read_response, request_head
+from tests.e2e.raw_http import connect, read_response, request_head, wait_closed
 from tests.e2e.server import Server, running_server
 
 OPENAI_ERROR_KEYS = {"message", "type", "param", "code"}
@@ -178,3 +180,85 @@ def test_protocol_errors_are_well_formed(limited: Server, data: bytes, status: i
     assert r.headers["content-type"] == "application/json"
     err = r.json()["error"]
     assert set(err) == OPENAI_ERROR_KEYS and err["type"] == "invalid_request_error"
+
+
+# -- the connection bound ----------------------------------------------------------
+
+
+def test_connections_beyond_the_bound_are_refused_cleanly(tmp_path: Path) -> None:
+    with running_server(tmp_path / "d", "--max-connections", "8") as server:
+        base = f"http://127.0.0.1:{server.rest_port}"
+        with httpx.Client(base_url=base) as keep_alive:
+
+            def metric(name: str) -> float:
+                text = keep_alive.get("/metrics").text
+                return next(float(x.split()[1]) for x in text.splitlines() if x.startswith(name + " "))
+
+            def open_now() -> float:
+                return metric("threadgate_rest_connections_open")
+
+            assert keep_alive.get("/health").status_code == 200
+            stalled = [connect(server.rest_port) for _ in range(7)]
+            for sock in stalled:  # bodies that do not come: each holds its connection
+                sock.sendall(post_head(server, 10) + b"{")
+            wait_for(lambda: open_now() == 8)
+            for _ in range(3):
+                with connect(server.rest_port) as extra:
+                    try:
+                        r = read_response(extra, timeout=10)
+                    except ConnectionError:
+                        pass  # refused with a reset: clean as well
+                    else:
+                        assert r.status == 503 and r.closed
+                        assert r.json()["error"]["type"] == "server_error"
+            assert keep_alive.get("/health").status_code == 200
+            assert metric("threadgate_rest_connections_refused_total") >= 3
+            for sock in stalled:
+                sock.close()
+            wait_for(lambda: open_now() == 1)
+            assert httpx.get(f"{base}/health").status_code == 200
+    assert "Traceback" not in server.log()
+
+
+def test_connections_the_client_closed_free_their_slot_at_once(tmp_path: Path) -> None:
+    """Hypercorn kept a connection its client had closed open until the keep-alive timer
+    (5 s) ran out; one fresh connection per request then filled the bound at once."""
+    with running_server(tmp_path / "d", "--max-connections", "8") as server:
+        url = f"http://127.0.0.1:{server.rest_port}/health"
+        statuses = [httpx.get(url).status_code for _ in range(30)]
+        assert statuses == [200] * 30
+
+
+def test_a_client_that_shuts_its_sending_side_still_gets_its_answers(limited: Server) -> None:
+    head = request_head("GET", "/health", {})
+    with connect(limited.rest_port) as sock:
+        sock.sendall(head + head)  # two pipelined requests, then the end of the stream
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):  # until the server closes, after both answers
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 ") == 2 and data.endswith(b'{"status":"ok"}')
+
+
+def test_running_out_of_file_descriptors_is_logged_once(tmp_path: Path) -> None:
+    with running_server(tmp_path / "d") as server:
+        pid = server.process.pid
+        before = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        in_use = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 8, before[1]))
+        held: list[socket.socket] = []
+        try:
+            for _ in range(60):
+                sock = connect(server.rest_port)
+                sock.sendall(post_head(server, 10) + b"{")
+                held.append(sock)
+            time.sleep(3)  # several seconds of connections the server cannot take
+            refused = sum(wait_closed(sock, 0.05) for sock in held)
+            assert refused > 0  # refused at once, not left waiting in the backlog
+        finally:
+            for sock in held:
+                sock.close()
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, before)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{server.rest_port}/health").status_code == 200)
+        lines = [x for x in server.log().splitlines() if "file descriptors" in x or "open files" in x]
+        assert 1 <= len(lines) <= 2, lines
