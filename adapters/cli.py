@@ -84,6 +84,18 @@ def parser() -> argparse.ArgumentParser:
         help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
     )
     s.add_argument(
+        "--body-timeout",
+        type=float,
+        default=float(_env("BODY_TIMEOUT", _D.body_timeout)),
+        help="seconds a REST request body has to arrive in; 0: no limit (THREADGATE_BODY_TIMEOUT)",
+    )
+    s.add_argument(
+        "--max-connections",
+        type=int,
+        default=int(_env("MAX_CONNECTIONS", _D.max_connections)),
+        help="open REST connections per process; more are refused with 503 (THREADGATE_MAX_CONNECTIONS)",
+    )
+    s.add_argument(
         "--sweep-interval",
         type=float,
         default=float(_env("SWEEP_INTERVAL", _D.sweep_interval)),
@@ -194,6 +206,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_ttl_days=args.max_ttl_days,
         max_messages_per_thread=args.max_messages_per_thread,
         keep_alive_max_requests=args.keep_alive_max_requests,
+        body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
         shutdown_grace=args.shutdown_grace,
         allow_anonymous=args.allow_anonymous,
         require_openai_beta=args.require_openai_beta,

@@ -19,7 +19,9 @@ from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import build_core, open_store, redact_dsn
 from adapters.grpc.server import add_services, bind_grpc_server, set_serving
+from adapters.http import h11_protocol
 from adapters.http.app import build_app
+from adapters.http.connections import open_gate
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
 from adapters.openai.threads import RestOptions
 from adapters.settings import Settings
@@ -132,6 +134,8 @@ def describe_store(settings: Settings) -> str:
 
 async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     config = hypercorn_config(settings)
+    gate = open_gate(settings.max_connections)  # also raises the open-file limit
+    h11_protocol.install()  # shaped protocol errors, prompt close on hang-up
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
     if worker is None:
         sockets = bind_rest(config)
@@ -145,6 +149,7 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
         except OSError as exc:
             raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
         sockets = Sockets(secure_sockets=[], insecure_sockets=[own], quic_sockets=[])
+    sockets = gate.guard(sockets)  # accept through the connection bound
     try:
         # workers share the gRPC port on purpose; a lone server must fail on a clash
         grpc_server, grpc_port = bind_grpc_server(
@@ -159,6 +164,7 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     # Only now, with both ports held, may the start write anything (the store, a key).
     raw_store = await open_store(settings)
     metrics = Metrics()
+    metrics.registry.register(gate)
     store = cast(Store, MeasuredStore(raw_store, metrics))
     try:
         core = build_core(store, settings)
@@ -170,6 +176,7 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
                 default_folder=settings.default_folder,
                 allow_anonymous=settings.allow_anonymous,
                 require_openai_beta=settings.require_openai_beta,
+                body_timeout=settings.body_timeout,
             ),
             metrics,
         )

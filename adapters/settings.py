@@ -35,6 +35,11 @@ class Settings:
     max_messages_per_thread: int = 100_000
     # Hypercorn closes a keep-alive connection after this many requests
     keep_alive_max_requests: int = 100_000
+    # seconds a REST request body has to arrive in, after its head (0: no limit)
+    body_timeout: float = 30.0
+    # open REST connections per process; more are refused with 503 (lowered at start if
+    # the open-file limit cannot hold them and leave room for the rest)
+    max_connections: int = 1024
     # seconds in-flight calls get to finish on SIGTERM/SIGINT
     shutdown_grace: float = 10.0
     grpc_max_message_bytes: int = 4 * 1024 * 1024

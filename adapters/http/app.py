@@ -17,6 +17,7 @@ from adapters.http.observer import ASGIApp, RequestObserver
 from adapters.http.operations import Operations
 from adapters.observability import Metrics
 from adapters.openai.app import http_error, openai_app
+from adapters.openai.limits import BodyLimits
 from adapters.openai.threads import RestOptions
 from core.services import Core
 
@@ -24,8 +25,9 @@ from core.services import Core
 def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics | None = None) -> ASGIApp:
     """Every HTTP face and the operations routes, observed."""
     metrics = metrics or Metrics()
+    options = options or RestOptions()
     ops = Operations(core, metrics)
-    face = openai_app(core, options or RestOptions())
+    face = openai_app(core, options)
     face.router.redirect_slashes = False
     routes: list[Any] = [
         Route("/openapi.json", ops.openapi, methods=["GET"]),
@@ -34,7 +36,8 @@ def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics |
         Route("/ready", ops.ready, methods=["GET"]),
         Mount("/v1", app=face),
     ]
-    # a path no face serves gets the OpenAI-shaped 404 the docs promise
+    # a path no face serves gets the OpenAI-shaped 404 the docs promise; no redirects at
+    # all (a trailing slash answered 307 with a Location built from the client's Host)
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False
-    return RequestObserver(app, metrics)
+    return RequestObserver(BodyLimits(app, options.max_body_bytes, options.body_timeout), metrics)

@@ -52,6 +52,7 @@ class RequestObserver:
             await self._app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
+            status = state.get("outcome", status)  # set when there was nobody to answer (499)
             endpoint = scope.get("endpoint")
             method = getattr(endpoint, "__name__", "unmatched")
             self._metrics.observe("rest", method, str(status), elapsed)

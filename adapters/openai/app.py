@@ -10,11 +10,12 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from adapters.openai.errors import domain_error_response, error_response
+from adapters.openai.limits import BodyTimeout, body_timed_out, client_gone
 from adapters.openai.threads import BadRequest, Endpoints, RestOptions
 from core.errors import DomainError
 from core.services import Core
@@ -83,6 +84,8 @@ def openai_app(core: Core, options: RestOptions) -> Starlette:
 
 EXCEPTION_HANDLERS = {
     BadRequest: _bad_request,
+    BodyTimeout: body_timed_out,
+    ClientDisconnect: client_gone,
     DomainError: _domain_error,
     HTTPException: http_error,
     Exception: _crash,

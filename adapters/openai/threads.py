@@ -54,6 +54,8 @@ class RestOptions:
     # like the real API, refuse requests without "OpenAI-Beta: assistants=v2"
     require_openai_beta: bool = True
     max_body_bytes: int = 2 * 1024 * 1024
+    # seconds the whole request body has to arrive in (0: no limit)
+    body_timeout: float = 30.0
 
 
 MISSING_BETA = (

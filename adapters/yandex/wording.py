@@ -2,7 +2,7 @@
 
 The core says what is wrong (``core/errors.py``: a code, a field path, parameters);
 this table says it in the terse ``<field>: <problem>`` style of Yandex Cloud's
-validation errors.  The OpenAI faces have their own table (``adapters/rest/errors.py``).
+validation errors.  The OpenAI faces have their own table (``adapters/openai/errors.py``).
 """
 
 from __future__ import annotations
