@@ -66,3 +66,44 @@ class ResourceExhausted(DomainError):
     def __init__(self, message: str, limit_name: str) -> None:
         super().__init__(message)
         self.limit_name = limit_name
+
+
+class Unavailable(DomainError):
+    """The store cannot answer now (unreachable, frozen, out of space, read-only, or
+    locked past the wait); a later attempt may succeed.
+
+    ``retry_safe`` is decided by the store: True when repeating the request cannot
+    store anything twice (it only read; it failed before anything was sent to be
+    committed; or it carried an idempotency key, so a repeat returns the first
+    result), False when a write failed while committing and may have been stored.
+    ``reason`` is a short machine-readable code; ``detail`` is the driver's own
+    account, for the server's log only.
+    """
+
+    def __init__(
+        self, detail: str, *, retry_safe: bool, reason: str = "store_unavailable", message: str = ""
+    ) -> None:
+        super().__init__(message or (_NOTHING_CHANGED if retry_safe else _OUTCOME_UNKNOWN))
+        self.detail = detail
+        self.retry_safe = retry_safe
+        self.reason = reason
+
+    def deduplicated(self) -> Unavailable:
+        """The same failure for a request that carried an idempotency key: a repeat
+        returns what the first attempt stored, if it did, so it is safe."""
+        if self.retry_safe:
+            return self
+        safe = Unavailable(self.detail, retry_safe=True, reason=self.reason, message=_SAME_KEY)
+        safe.__cause__ = self.__cause__
+        return safe
+
+
+_NOTHING_CHANGED = "The thread store is unavailable right now and nothing was changed; please retry."
+_OUTCOME_UNKNOWN = (
+    "The thread store failed while committing this request, so it may or may not have been "
+    "stored. Check before sending it again, or send it with an idempotency key."
+)
+_SAME_KEY = (
+    "The thread store failed while committing this request; retry it with the same idempotency "
+    "key: if it was stored, the retry returns it."
+)

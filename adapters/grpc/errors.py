@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -27,6 +27,7 @@ from core.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger("threadgate.grpc")
@@ -96,6 +97,12 @@ def to_status(exc: DomainError) -> status_pb2.Status:
 
 
 def _to_status(exc: DomainError) -> status_pb2.Status:
+    if isinstance(exc, Unavailable):
+        # RetryInfo only when a retry cannot store anything twice; the Yandex SDKs retry
+        # UNAVAILABLE regardless, but send an idempotency-key, which makes it safe
+        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1))
+        details = [_pack(retry)] if exc.retry_safe else []
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=exc.message, details=details)
     if isinstance(exc, NotFound):
         info = error_details_pb2.ResourceInfo(
             resource_type=exc.resource, resource_name=_cap(exc.resource_id), description=_cap(exc.message)

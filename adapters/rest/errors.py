@@ -2,7 +2,8 @@
 
 The one table from domain error kind to HTTP status lives here.  Errors that a
 retry cannot fix carry ``x-should-retry: false`` so the openai SDK does not
-resend them.
+resend them; a store outage is a 503 that invites a retry only when the store
+says a retry cannot store anything twice.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
 )
 
 # field names of the core that OpenAI spells differently
@@ -50,7 +52,19 @@ def error_response(
     )
 
 
+def unavailable_response(exc: Unavailable) -> Response:
+    """503; ``x-should-retry: true`` and ``Retry-After: 1`` only when a retry is safe
+    (a write whose commit failed, without an idempotency key, may have been stored)."""
+    if exc.retry_safe:
+        return error_response(
+            503, exc.message, type_="server_error", code=exc.reason, retry=True, headers={"retry-after": "1"}
+        )
+    return error_response(503, exc.message, type_="server_error", code=exc.reason)
+
+
 def domain_error_response(exc: DomainError) -> Response:
+    if isinstance(exc, Unavailable):
+        return unavailable_response(exc)
     if isinstance(exc, NotFound):
         return error_response(404, exc.message)
     if isinstance(exc, InvalidArgument):
