@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
@@ -37,6 +38,8 @@ T = TypeVar("T")
 OPENAPI_JSON = (Path(__file__).parent / "openapi.json").read_bytes()
 _ID_SHAPE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 _INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
+# seconds /ready waits for the store's write probe: a frozen store must not hang it
+READY_TIMEOUT = 2.0
 
 
 class BadRequest(Exception):
@@ -346,8 +349,11 @@ class Endpoints:
         return json_response({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
+        """200 while the store can write; 503 at once (within ``READY_TIMEOUT``) otherwise."""
         try:
-            await self._core.store.ping()
+            await asyncio.wait_for(self._core.store.ping(), READY_TIMEOUT)
         except Exception:
-            return error_response(503, "The store is not reachable.", type_="server_error", retry=True)
+            return error_response(
+                503, "The store is not reachable.", type_="server_error", code="store_unavailable", retry=True
+            )
         return json_response({"status": "ready"})
