@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -10,6 +11,7 @@ from adapters.storage.memory import InMemoryStore
 from adapters.storage.rows import SchemaTooNew
 from adapters.storage.sqlite import SqliteStore
 from core.clock import RandomIds, SystemClock
+from core.errors import Unavailable
 from core.ports import Store
 from core.services import Core, CoreSettings
 from core.threads import ExpirationSettings
@@ -28,11 +30,36 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# seconds the start-up write check may take
+WRITE_CHECK_TIMEOUT = 10.0
+
+
+def _where(settings: Settings) -> str:
+    db = settings.database
+    if db == "sqlite":
+        return str(settings.sqlite_path)
+    return redact_dsn(db.removeprefix("sqlite:///"))
+
+
 async def open_store(settings: Settings) -> Store:
+    """Open the configured store and check that it can write: a server must not start
+    (and say it is ready) on a read-only or full store.  Every failure is a one-line
+    ``StoreError``."""
     try:
-        return await _open_store(settings)
+        store = await _open_store(settings)
     except SchemaTooNew as exc:
         raise StoreError(str(exc)) from exc
+    except Unavailable as exc:
+        raise StoreError(f"cannot open the store {_where(settings)}: {exc.detail}") from exc
+    except OSError as exc:
+        raise StoreError(f"cannot open the store {_where(settings)}: {exc}") from exc
+    try:
+        await asyncio.wait_for(store.ping(), WRITE_CHECK_TIMEOUT)
+    except (Unavailable, TimeoutError) as exc:
+        await store.close()
+        detail = exc.detail if isinstance(exc, Unavailable) else f"no answer in {WRITE_CHECK_TIMEOUT:g} s"
+        raise StoreError(f"the store {_where(settings)} cannot write: {detail}") from exc
+    return store
 
 
 async def _open_store(settings: Settings) -> Store:
@@ -41,13 +68,14 @@ async def _open_store(settings: Settings) -> Store:
     db = settings.database
     if db == "memory":
         return InMemoryStore()
-    if db == "sqlite":
-        return await SqliteStore.open(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
-    if db.startswith("sqlite:///"):
+    if db == "sqlite" or db.startswith("sqlite:///"):
+        path = settings.sqlite_path if db == "sqlite" else Path(db.removeprefix("sqlite:///"))
         return await SqliteStore.open(
-            Path(db.removeprefix("sqlite:///")), synchronous=settings.sqlite_synchronous
+            path, synchronous=settings.sqlite_synchronous, lock_timeout=settings.sqlite_lock_timeout
         )
     if db.startswith(("postgresql://", "postgres://")):
+        import asyncpg
+
         from adapters.storage.postgres import PostgresStore
 
         try:
@@ -57,9 +85,13 @@ async def _open_store(settings: Settings) -> Store:
                 max_size=settings.pg_pool_max,
                 statement_timeout_ms=settings.pg_statement_timeout_ms,
                 connect_timeout_s=settings.pg_connect_timeout,
+                acquire_timeout_s=settings.pg_acquire_timeout,
+                query_timeout_s=settings.pg_query_timeout,
             )
-        except (OSError, TimeoutError) as exc:
-            raise StoreError(f"cannot reach PostgreSQL at {redact_dsn(db)}: {exc}") from exc
+        except Unavailable as exc:
+            raise StoreError(f"cannot reach PostgreSQL at {redact_dsn(db)}: {exc.detail}") from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # a bad password, no database
+            raise StoreError(f"cannot open PostgreSQL at {redact_dsn(db)}: {exc}") from exc
     raise StoreError(
         f"unknown database {redact_dsn(db)!r}: use sqlite, sqlite:///path, memory or postgresql://…"
     )

@@ -180,6 +180,25 @@ def add_database(p: argparse.ArgumentParser) -> None:
         default=float(_env("PG_CONNECT_TIMEOUT", _D.pg_connect_timeout)),
         help="seconds (THREADGATE_PG_CONNECT_TIMEOUT)",
     )
+    p.add_argument(
+        "--pg-acquire-timeout",
+        type=float,
+        default=float(_env("PG_ACQUIRE_TIMEOUT", _D.pg_acquire_timeout)),
+        help="seconds a call waits for a pooled connection (THREADGATE_PG_ACQUIRE_TIMEOUT)",
+    )
+    p.add_argument(
+        "--pg-query-timeout",
+        type=float,
+        default=float(_env("PG_QUERY_TIMEOUT", _D.pg_query_timeout)),
+        help="seconds a statement may wait for the server's answer (THREADGATE_PG_QUERY_TIMEOUT)",
+    )
+    p.add_argument(
+        "--sqlite-lock-timeout",
+        type=float,
+        default=float(_env("SQLITE_LOCK_TIMEOUT", _D.sqlite_lock_timeout)),
+        help="seconds a write waits for another process's lock on the SQLite file "
+        "(THREADGATE_SQLITE_LOCK_TIMEOUT)",
+    )
 
 
 def store_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -190,6 +209,9 @@ def store_settings(args: argparse.Namespace) -> dict[str, object]:
         "pg_pool_max": args.pg_pool_max,
         "pg_statement_timeout_ms": args.pg_statement_timeout_ms,
         "pg_connect_timeout": args.pg_connect_timeout,
+        "pg_acquire_timeout": args.pg_acquire_timeout,
+        "pg_query_timeout": args.pg_query_timeout,
+        "sqlite_lock_timeout": args.sqlite_lock_timeout,
     }
 
 

@@ -22,6 +22,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from adapters.loop_metrics import LoopCounter, LoopHistogram
+from adapters.storage.outage_log import OutageLog
+from core.errors import Unavailable
 from core.expiry import SweepTotals
 
 request_log = logging.getLogger("threadgate.request")
@@ -187,24 +189,34 @@ def log_request(fields: dict[str, Any]) -> None:
 
 
 class MeasuredStore:
-    """Wraps any store: every awaited port method is timed into ``store_seconds``."""
+    """Wraps any store: every awaited port method is timed into ``store_seconds``, and
+    every ``Unavailable`` it raises goes to one ``OutageLog`` (a few lines per outage)."""
 
-    def __init__(self, inner: Any, metrics: Metrics) -> None:
+    def __init__(self, inner: Any, metrics: Metrics, outages: OutageLog | None = None) -> None:
         self._inner = inner
         self._metrics = metrics
+        self._outages = outages or OutageLog()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if not callable(attr) or name.startswith("_"):
             return attr
         histogram = self._metrics.store_latency.series(name)
+        outages = self._outages
+        probe = name == "ping"  # only a write probe that succeeds ends an outage
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
-                return await attr(*args, **kwargs)
+                result = await attr(*args, **kwargs)
+            except Unavailable as exc:
+                outages.failed(name, exc)
+                raise
             finally:
                 histogram.observe(time.perf_counter() - start)
+            if probe:
+                outages.available()
+            return result
 
         # built once per method: later lookups find the attribute and skip __getattr__
         setattr(self, name, timed)

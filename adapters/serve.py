@@ -65,8 +65,11 @@ async def first_key(core: Core, settings: Settings) -> None:
     )
 
 
-async def watch_health(core: Core, health_servicer: Any, stop: asyncio.Event, every: float = 5.0) -> None:
-    """gRPC health follows the store, as REST /ready does."""
+async def watch_health(
+    core: Core, health_servicer: Any, stop: asyncio.Event, every: float = 5.0, timeout: float = 2.0
+) -> None:
+    """gRPC health follows the store, as REST /ready does: NOT_SERVING while its write
+    probe fails or takes over ``timeout`` seconds, SERVING again once it answers."""
     serving = True
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -74,7 +77,7 @@ async def watch_health(core: Core, health_servicer: Any, stop: asyncio.Event, ev
         if stop.is_set():
             return
         try:
-            await core.store.ping()
+            await asyncio.wait_for(core.store.ping(), timeout)
             ok = True
         except Exception:
             ok = False

@@ -25,6 +25,13 @@ class Settings:
     pg_pool_max: int = 10
     pg_statement_timeout_ms: int = 5_000
     pg_connect_timeout: float = 10.0
+    # client-side bounds, so a frozen or unreachable server fails a call instead of
+    # hanging it: seconds to wait for a pooled connection, and for each statement (a
+    # little longer than the statement timeout, which the server enforces itself)
+    pg_acquire_timeout: float = 5.0
+    pg_query_timeout: float = 6.0
+    # seconds a SQLite write waits for another process's write lock
+    sqlite_lock_timeout: float = 10.0
     # processes serving both protocols on the same ports
     workers: int = 1
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"

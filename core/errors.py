@@ -105,3 +105,36 @@ class ResourceExhausted(DomainError):
         super().__init__(limit_name, {"limit": limit})
         self.limit_name = limit_name
         self.limit = limit
+
+
+class Unavailable(DomainError):
+    """The store cannot answer now (unreachable, frozen, out of space, read-only, or
+    locked past the wait); a later attempt may succeed.
+
+    ``retry_safe`` is decided by the store: True when repeating the request cannot
+    store anything twice (it only read; it failed before anything was sent to be
+    committed; or it carried an idempotency key, so a repeat returns the first
+    result), False when a write failed while committing and may have been stored.
+    ``code`` (``reason``) is ``store_unavailable``; the ``outcome`` parameter tells the
+    faces what to say: ``nothing_changed``, ``outcome_unknown`` or ``retry_with_same_key``.
+    ``detail`` is the driver's own account, for the server's log only.
+    """
+
+    def __init__(
+        self, detail: str, *, retry_safe: bool, reason: str = "store_unavailable", outcome: str = ""
+    ) -> None:
+        outcome = outcome or ("nothing_changed" if retry_safe else "outcome_unknown")
+        super().__init__(reason, {"outcome": outcome})
+        self.detail = detail
+        self.retry_safe = retry_safe
+        self.reason = reason
+        self.outcome = outcome
+
+    def deduplicated(self) -> Unavailable:
+        """The same failure for a request that carried an idempotency key: a repeat
+        returns what the first attempt stored, if it did, so it is safe."""
+        if self.retry_safe:
+            return self
+        safe = Unavailable(self.detail, retry_safe=True, reason=self.reason, outcome="retry_with_same_key")
+        safe.__cause__ = self.__cause__
+        return safe

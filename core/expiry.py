@@ -18,6 +18,7 @@ from datetime import timedelta
 from attrs import define, frozen
 
 from core.clock import Clock
+from core.errors import Unavailable
 from core.ports import SweepResult, ThreadStore
 
 log = logging.getLogger("threadgate.sweeper")
@@ -88,6 +89,9 @@ class ExpirySweeper:
                 result = await self.sweep()
                 if result.threads:
                     log.info("swept %d expired threads and %d messages", result.threads, result.messages)
+            except Unavailable as exc:
+                # the store's own log has the outage; no traceback per interval here
+                log.warning("sweep skipped, the store is unavailable: %s; will retry", exc.detail)
             except Exception:
                 log.exception("sweep failed; will retry")
             with contextlib.suppress(TimeoutError):

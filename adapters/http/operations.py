@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,8 @@ from adapters.openai.errors import error_response
 from core.services import Core
 
 OPENAPI_JSON = (Path(__file__).parent / "openapi.json").read_bytes()
+# seconds /ready waits for the store's write probe: a frozen store must not hang it
+READY_TIMEOUT = 2.0
 
 
 class Operations:
@@ -30,8 +33,11 @@ class Operations:
         return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
 
     async def ready(self, request: Request) -> Response:
+        """200 while the store can write; 503 at once (within ``READY_TIMEOUT``) otherwise."""
         try:
-            await self._core.store.ping()
+            await asyncio.wait_for(self._core.store.ping(), READY_TIMEOUT)
         except Exception:
-            return error_response(503, "The store is not reachable.", type_="server_error", retry=True)
+            return error_response(
+                503, "The store is not reachable.", type_="server_error", code="store_unavailable", retry=True
+            )
         return Response(orjson.dumps({"status": "ready"}), media_type="application/json")

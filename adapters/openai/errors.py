@@ -23,6 +23,7 @@ from core.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
     shorten,
 )
 
@@ -138,7 +139,33 @@ _NO_KEY = (
 )
 
 
+_OUTCOMES = {
+    "nothing_changed": "The thread store is unavailable right now and nothing was changed; please retry.",
+    "outcome_unknown": (
+        "The thread store failed while committing this request, so it may or may not have been "
+        "stored. Check before sending it again, or send it with an idempotency key."
+    ),
+    "retry_with_same_key": (
+        "The thread store failed while committing this request; retry it with the same "
+        "idempotency key: if it was stored, the retry returns it."
+    ),
+}
+
+
+def unavailable_response(exc: Unavailable) -> Response:
+    """503; ``x-should-retry: true`` and ``Retry-After: 1`` only when a retry is safe
+    (a write whose commit failed, without an idempotency key, may have been stored)."""
+    message = _OUTCOMES.get(exc.outcome, _OUTCOMES["nothing_changed"])
+    if exc.retry_safe:
+        return error_response(
+            503, message, type_="server_error", code=exc.reason, retry=True, headers={"retry-after": "1"}
+        )
+    return error_response(503, message, type_="server_error", code=exc.reason)
+
+
 def domain_error_response(exc: DomainError) -> Response:
+    if isinstance(exc, Unavailable):
+        return unavailable_response(exc)
     if isinstance(exc, NotFound):
         return error_response(404, f"No {exc.resource} found with id '{shorten(exc.resource_id)}'.")
     if isinstance(exc, InvalidArgument):

@@ -5,8 +5,10 @@ takes every queued write (up to ``max_batch``), runs them all in one ``BEGIN
 IMMEDIATE`` transaction, commits once, and only then answers every caller.  A write
 that raises gets its exception and leaves no trace; the others in the batch are
 unaffected (the batch is run again with each write in a ``SAVEPOINT`` of its own).
-If the transaction cannot start or commit, nothing in the batch was stored and every
-caller gets the error.
+If the transaction cannot start, or a statement meets a store outage (disk full,
+read-only file, I/O error), nothing in the batch was stored and every caller gets
+``Unavailable`` (safe to retry).  If COMMIT itself fails, the outcome is unknown and
+every caller gets ``Unavailable`` saying so.
 
 So with ``synchronous=FULL`` each acknowledged write is on disk, as before, but
 32 writes in flight cost one ``fsync`` instead of 32.  Nothing waits on a timer: an
@@ -24,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from adapters.storage.sqlite_errors import is_outage, translate
 
 T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], Any]
@@ -124,20 +128,22 @@ class GroupCommitWriter:
     def _transaction(self, batch: list[_Job], *, isolated: bool) -> list[tuple[bool, Any]]:
         """Run ``batch`` in one transaction.  Not ``isolated``, a write that raises
         rolls everything back (``_Refused``): two statements fewer per write in the
-        common case where none does."""
+        common case where none does.  A store outage (disk full, read-only, I/O error:
+        see ``sqlite_errors``) fails the whole batch, as SQLite may have rolled the
+        transaction back already; callers get ``Unavailable``."""
         conn = self._conn
         outcomes: list[tuple[bool, Any]] = []
         try:
             self._begin()
         except BaseException as exc:
-            return [(False, exc)] * len(batch)
+            return _failed(batch, exc, committing=False)
         try:
             for fn, _ in batch:
                 if not isolated:
                     try:
                         outcomes.append((True, fn(conn)))
                     except Exception as exc:
-                        if len(batch) == 1:
+                        if len(batch) == 1 or is_outage(exc):
                             raise
                         raise _Refused from exc
                     continue
@@ -145,21 +151,28 @@ class GroupCommitWriter:
                 try:
                     result = fn(conn)
                 except Exception as exc:
+                    if is_outage(exc):
+                        raise
                     conn.execute("ROLLBACK TO write")
                     conn.execute("RELEASE write")
                     outcomes.append((False, exc))
                 else:
                     conn.execute("RELEASE write")
                     outcomes.append((True, result))
-            conn.execute("COMMIT")
         except _Refused:
             self._rollback()
             raise
         except BaseException as exc:
-            # the lone write failed, or the connection itself did (disk full, I/O
-            # error): nothing of this batch is stored, and every caller hears so
+            # the lone write failed, or the connection itself did (disk full, read-only):
+            # nothing of this batch is stored, and every caller hears so
             self._rollback()
-            return [(False, exc)] * len(batch)
+            return _failed(batch, exc, committing=False)
+        try:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            # an I/O error here may come after the commit record reached the file
+            self._rollback()
+            return _failed(batch, exc, committing=True)
         self.batches += 1
         return outcomes
 
@@ -194,6 +207,13 @@ class GroupCommitWriter:
             # a closed loop has nobody waiting any more
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_deliver, answers)
+
+
+def _failed(batch: list[_Job], exc: BaseException, *, committing: bool) -> list[tuple[bool, Any]]:
+    """Every write of ``batch`` failed with ``exc``: one exception object per caller."""
+    if not is_outage(exc):
+        return [(False, exc)] * len(batch)
+    return [(False, translate(exc, committing=committing)) for _ in batch]
 
 
 def _deliver(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:

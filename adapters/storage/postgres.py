@@ -18,8 +18,10 @@ other in a cycle):
   other waits for it and returns its result.
 
 The session's ``statement_timeout`` is set for every pooled connection when it
-connects.  A connection that the server dropped (a restart, a fail-over) is
-replaced when the pool hands it out next; a call already running on it fails.
+connects, and the client bounds every wait itself (``postgres_guard``): a frozen or
+unreachable server fails a call with ``Unavailable`` within the acquire and query
+timeouts.  A connection that timed out or broke is terminated; the pool makes a new
+one when it is next needed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from adapters.storage.postgres_guard import Guard, classify, unavailable
 from adapters.storage.postgres_schema import migrate
 from adapters.storage.rows import (
     KEY_COLUMNS,
@@ -77,6 +80,7 @@ _LOCK_THREAD = f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads W
 _UPDATE_THREAD = "UPDATE threads SET " + ", ".join(
     f"{c} = ${i}" for i, c in enumerate(_THREAD_COLUMN_NAMES[1:], start=2)
 )
+_INSERT_KEY = f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({_params(1, 9)})"
 _SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND thread_id = $2"
 
 
@@ -112,6 +116,14 @@ _CLAIM = (
     "ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
     "created_us = EXCLUDED.created_us, result = EXCLUDED.result WHERE idempotency.created_us < $6 "
     "RETURNING 1"
+)
+
+
+# a write that a read-only transaction (a standby, default_transaction_read_only) refuses
+_PROBE = (
+    "BEGIN; INSERT INTO idempotency (scope, key, fingerprint, created_us, result) "
+    "VALUES ('threadgate/probe', pg_backend_pid()::text, '', 0, '[]') ON CONFLICT DO NOTHING; "
+    "ROLLBACK"
 )
 
 
@@ -179,8 +191,9 @@ def _page_sql(
 
 
 class PostgresStore:
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, acquire_timeout_s: float = 5.0) -> None:
         self._pool = pool
+        self._guard = Guard(pool, acquire_timeout_s)
 
     @classmethod
     async def open(
@@ -191,29 +204,41 @@ class PostgresStore:
         max_size: int = 10,
         statement_timeout_ms: int = 5000,
         connect_timeout_s: float = 10.0,
+        acquire_timeout_s: float = 5.0,
+        query_timeout_s: float = 6.0,
     ) -> PostgresStore:
         """Connect a pool to ``dsn`` and bring the schema up to date.
 
-        Raises ``OSError`` or ``TimeoutError`` when the server cannot be reached.
+        ``acquire_timeout_s`` bounds the wait for a pooled connection, ``query_timeout_s``
+        each statement (client-side, so they hold when the server does not answer at all).
+        Raises ``Unavailable`` when the server cannot be reached or cannot write.
         """
-        pool = await asyncpg.create_pool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=connect_timeout_s,
-            reset=_no_reset,
-            server_settings={
-                "statement_timeout": str(statement_timeout_ms),
-                "application_name": "threadgate",
-            },
-        )
         try:
-            async with pool.acquire() as conn:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout_s,
+                command_timeout=query_timeout_s,
+                reset=_no_reset,
+                server_settings={
+                    "statement_timeout": str(statement_timeout_ms),
+                    "application_name": "threadgate",
+                },
+            )
+        except Exception as exc:
+            if classify(exc) is None:
+                raise
+            raise unavailable(exc, retry_safe=True) from exc
+        try:
+            async with pool.acquire(timeout=acquire_timeout_s) as conn:
                 await migrate(conn)
-        except BaseException:
-            await pool.close()
-            raise
-        return cls(pool)
+        except BaseException as exc:
+            pool.terminate()
+            if classify(exc) is None:
+                raise
+            raise unavailable(exc, retry_safe=True) from exc
+        return cls(pool, acquire_timeout_s)
 
     # -- idempotency ----------------------------------------------------------------
 
@@ -248,9 +273,10 @@ class PostgresStore:
     ) -> Thread:
         args = (*thread_to_row(thread), len(messages) + 1, len(messages), *_message_arrays(messages, 1))
         if idempotency is None:
-            await self._pool.execute(_CREATE_THREAD, *args)
+            async with self._guard.write() as conn:
+                await conn.execute(_CREATE_THREAD, *args)
             return thread
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction(deduped=True) as conn:
             first = await self._claim(conn, idempotency, [thread.id])
             if first is not None:
                 row = await conn.fetchrow(_SELECT_THREAD, first[0])
@@ -261,11 +287,12 @@ class PostgresStore:
             return thread
 
     async def get_thread(self, thread_id: str) -> Thread | None:
-        row = await self._pool.fetchrow(_SELECT_THREAD, thread_id)
+        async with self._guard.read() as conn:
+            row = await conn.fetchrow(_SELECT_THREAD, thread_id)
         return thread_from_row(tuple(row)) if row else None
 
     async def update_thread(self, thread_id: str, change: ThreadChange) -> Thread | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction() as conn:
             row = await conn.fetchrow(_LOCK_THREAD, thread_id)
             if row is None:
                 return None
@@ -274,7 +301,7 @@ class PostgresStore:
             return updated
 
     async def delete_thread(self, thread_id: str) -> bool:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction() as conn:
             # waits for an append holding the thread's lock; the statements after it see
             # that append's messages, and no later append finds the thread
             deleted = _count(await conn.execute("DELETE FROM threads WHERE id = $1", thread_id))
@@ -302,7 +329,9 @@ class PostgresStore:
         else:
             args.append(limit)
         sql += " ORDER BY created_us DESC, id DESC LIMIT $3"
-        return [thread_from_row(tuple(r)) for r in await self._pool.fetch(sql, *args)]
+        async with self._guard.read() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [thread_from_row(tuple(r)) for r in rows]
 
     # -- messages -----------------------------------------------------------------
 
@@ -314,7 +343,7 @@ class PostgresStore:
         max_messages: int,
         idempotency: IdempotencyClaim | None = None,
     ) -> list[Message] | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction(deduped=idempotency is not None) as conn:
             row = await conn.fetchrow(_LOCK_THREAD, thread_id)
             if row is None:
                 return None
@@ -354,7 +383,8 @@ class PostgresStore:
         return [found[i] for i in ids]
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
-        row = await self._pool.fetchrow(_SELECT_MESSAGE, message_id, thread_id)
+        async with self._guard.read() as conn:
+            row = await conn.fetchrow(_SELECT_MESSAGE, message_id, thread_id)
         return message_from_row(tuple(row)) if row else None
 
     async def list_messages(
@@ -378,7 +408,8 @@ class PostgresStore:
             reverse=reverse,
         )
         given = {"after": after, "before": before, "run_id": run_id}
-        rows = await self._pool.fetch(sql, thread_id, limit + 1, *(given[n] for n in names))
+        async with self._guard.read() as conn:
+            rows = await conn.fetch(sql, thread_id, limit + 1, *(given[n] for n in names))
         head = rows[0]
         if not head[0]:
             return None
@@ -396,7 +427,7 @@ class PostgresStore:
     async def update_message(
         self, thread_id: str, message_id: str, change: Callable[[Message], Message]
     ) -> Message | None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction() as conn:
             row = await conn.fetchrow(_SELECT_MESSAGE + " FOR UPDATE", message_id, thread_id)
             if row is None:
                 return None
@@ -408,7 +439,7 @@ class PostgresStore:
             return updated
 
     async def delete_message(self, thread_id: str, message_id: str) -> bool:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction() as conn:
             # the thread row first, as every writer does: no lock cycle with delete_thread
             if await conn.fetchval("SELECT 1 FROM threads WHERE id = $1 FOR UPDATE", thread_id) is None:
                 return False
@@ -431,7 +462,7 @@ class PostgresStore:
         cutoff = to_us(now)
         threads = messages = 0
         budget = max_rows
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._guard.transaction() as conn:
             # threads another sweeper (or a writer) holds are skipped, not waited for; a
             # thread whose expiry moved after this statement's snapshot is re-checked
             expired = await conn.fetch(
@@ -468,33 +499,37 @@ class PostgresStore:
             return SweepResult(threads, messages, more=len(expired) == max_rows)
 
     async def forget_idempotency(self, before: datetime) -> int:
-        return _count(
-            await self._pool.execute("DELETE FROM idempotency WHERE created_us < $1", to_us(before))
-        )
+        async with self._guard.write() as conn:
+            return _count(await conn.execute("DELETE FROM idempotency WHERE created_us < $1", to_us(before)))
 
     # -- API keys -------------------------------------------------------------------
 
     async def add_key(self, key: ApiKey) -> None:
-        await self._pool.execute(
-            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ({_params(1, 9)})", *key_to_row(key)
-        )
+        async with self._guard.write() as conn:
+            await conn.execute(_INSERT_KEY, *key_to_row(key))
 
     async def get_key(self, key_id: str) -> ApiKey | None:
-        row = await self._pool.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        async with self._guard.read() as conn:
+            row = await conn.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
         return key_from_row(tuple(row)) if row else None
 
     async def list_keys(self) -> list[ApiKey]:
-        rows = await self._pool.fetch(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
+        async with self._guard.read() as conn:
+            rows = await conn.fetch(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
         return [key_from_row(tuple(r)) for r in rows]
 
     async def revoke_key(self, key_id: str, at: datetime) -> bool:
-        status = await self._pool.execute(
-            "UPDATE api_keys SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2", to_us(at), key_id
-        )
+        async with self._guard.write() as conn:
+            status = await conn.execute(
+                "UPDATE api_keys SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2", to_us(at), key_id
+            )
         return _count(status) > 0
 
     async def ping(self) -> None:
-        await self._pool.fetchval("SELECT 1")
+        """Raise ``Unavailable`` unless the store can write: a row written in a transaction
+        that is rolled back (so a read-only server or session fails it), in one round trip."""
+        async with self._guard.read() as conn:
+            await conn.execute(_PROBE)
 
     async def close(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) for calls in flight, then close every connection."""

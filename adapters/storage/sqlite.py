@@ -23,7 +23,6 @@ from adapters.storage.rows import (
     KEY_COLUMNS,
     MESSAGE_COLUMNS,
     THREAD_COLUMNS,
-    SchemaTooNew,
     key_from_row,
     key_to_row,
     message_from_row,
@@ -32,9 +31,10 @@ from adapters.storage.rows import (
     thread_to_row,
     to_us,
 )
-from adapters.storage.sqlite_schema import MIGRATIONS
+from adapters.storage.sqlite_errors import check_free_space, reraise
+from adapters.storage.sqlite_schema import migrate
 from core.access import ApiKey
-from core.errors import NotFound
+from core.errors import NotFound, Unavailable
 from core.model import Message, Thread
 from core.ports import (
     IdempotencyClaim,
@@ -61,26 +61,10 @@ _SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?"
 _SELECT_KEY = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?"
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; returns the version.  Safe to run concurrently."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise SchemaTooNew(
-                f"database schema version {version} is newer than this threadgate "
-                f"({len(MIGRATIONS)}); upgrade threadgate"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
-        return len(MIGRATIONS)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+def _probe(conn: sqlite3.Connection) -> None:
+    """The smallest write that reaches the file: the schema version, unchanged."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.execute(f"PRAGMA user_version = {version}")
 
 
 class SqliteStore:
@@ -96,29 +80,47 @@ class SqliteStore:
         self._writer: GroupCommitWriter | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, synchronous: Synchronous = "FULL") -> SqliteStore:
+    async def open(
+        cls, path: Path, *, synchronous: Synchronous = "FULL", lock_timeout: float = 10.0
+    ) -> SqliteStore:
+        """Open (or create) and migrate the file.  ``lock_timeout``: seconds a write
+        waits for another process's write lock before it fails with ``Unavailable``.
+
+        Raises ``Unavailable`` when the file cannot be opened or written (full disk,
+        read-only file system); an immutable file opens read-only, which ``ping`` finds.
+        """
         store = cls(path, synchronous=synchronous)
         # migrating may wait for another process's lock: not on the event loop
-        writer_conn, reader_conn = await asyncio.to_thread(store._connect)
-        store._writer = GroupCommitWriter(writer_conn)
+        try:
+            writer_conn, reader_conn = await asyncio.to_thread(store._connect)
+        except sqlite3.Error as exc:
+            reraise(exc)
+        store._writer = GroupCommitWriter(writer_conn, lock_timeout=lock_timeout)
         store._conn = reader_conn
         return store
 
     def _connect(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        writer = self._connection()
-        writer.execute("PRAGMA journal_mode = WAL")
-        writer.execute(f"PRAGMA synchronous = {self._synchronous}")
-        migrate(writer)
-        writer.execute("PRAGMA busy_timeout = 0")  # GroupCommitWriter waits for the lock itself
-        reader = self._connection()
-        reader.execute("PRAGMA query_only = ON")
+        opened: list[sqlite3.Connection] = []
+        try:
+            writer = self._connection(opened)
+            writer.execute("PRAGMA journal_mode = WAL")
+            writer.execute(f"PRAGMA synchronous = {self._synchronous}")
+            migrate(writer)
+            writer.execute("PRAGMA busy_timeout = 0")  # GroupCommitWriter waits for the lock itself
+            reader = self._connection(opened)
+            reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            for conn in opened:
+                conn.close()
+            raise
         return writer, reader
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self._path, isolation_level=None, check_same_thread=False, cached_statements=256
         )
+        opened.append(conn)
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
@@ -185,7 +187,10 @@ class SqliteStore:
             self._claim(conn, idempotency, [thread.id])
             return thread
 
-        return await self._write(run)
+        try:
+            return await self._write(run)
+        except Unavailable as exc:
+            raise exc if idempotency is None else exc.deduplicated() from exc.__cause__
 
     @staticmethod
     def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message], first_seq: int) -> None:
@@ -200,7 +205,10 @@ class SqliteStore:
         )
 
     def _get_thread(self, thread_id: str) -> Thread | None:
-        row = self._db.execute(_SELECT_THREAD, (thread_id,)).fetchone()
+        try:
+            row = self._db.execute(_SELECT_THREAD, (thread_id,)).fetchone()
+        except sqlite3.Error as exc:
+            reraise(exc)
         return thread_from_row(row) if row else None
 
     async def get_thread(self, thread_id: str) -> Thread | None:
@@ -257,7 +265,11 @@ class SqliteStore:
             args += [to_us(after.created_at), after.thread_id]
         sql += " ORDER BY created_us DESC, id DESC LIMIT ?"
         args.append(limit)
-        return [thread_from_row(r) for r in self._db.execute(sql, args)]
+        try:
+            rows = self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            reraise(exc)
+        return [thread_from_row(r) for r in rows]
 
     # -- messages -----------------------------------------------------------------
 
@@ -297,13 +309,19 @@ class SqliteStore:
             self._claim(conn, idempotency, [m.id for m in messages])
             return list(messages)
 
-        return await self._write(run)
+        try:
+            return await self._write(run)
+        except Unavailable as exc:
+            raise exc if idempotency is None else exc.deduplicated() from exc.__cause__
 
     async def get_message(self, thread_id: str, message_id: str) -> Message | None:
-        row = self._db.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
-            (message_id, thread_id),
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
+                (message_id, thread_id),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            reraise(exc)
         return message_from_row(row) if row else None
 
     def _cursor(self, thread_id: str, name: str, message_id: str) -> int:
@@ -325,6 +343,20 @@ class SqliteStore:
         after: str | None = None,
         before: str | None = None,
         run_id: str | None = None,
+    ) -> MessagePage | None:
+        try:
+            return self._page(thread_id, order, limit, after, before, run_id)
+        except sqlite3.Error as exc:
+            reraise(exc)
+
+    def _page(
+        self,
+        thread_id: str,
+        order: Order,
+        limit: int,
+        after: str | None,
+        before: str | None,
+        run_id: str | None,
     ) -> MessagePage | None:
         db = self._db
         db.execute("BEGIN")  # one snapshot for the cursor lookups and the page
@@ -354,7 +386,8 @@ class SqliteStore:
             )
             rows = db.execute(sql, (*args, limit + 1)).fetchall()
         finally:
-            db.execute("COMMIT")
+            if db.in_transaction:
+                db.execute("COMMIT")
         has_more = len(rows) > limit
         rows = rows[:limit]
         if reverse:
@@ -445,11 +478,17 @@ class SqliteStore:
         await self._write(run)
 
     async def get_key(self, key_id: str) -> ApiKey | None:
-        row = self._db.execute(_SELECT_KEY, (key_id,)).fetchone()
+        try:
+            row = self._db.execute(_SELECT_KEY, (key_id,)).fetchone()
+        except sqlite3.Error as exc:
+            reraise(exc)
         return key_from_row(row) if row else None
 
     async def list_keys(self) -> list[ApiKey]:
-        rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id")
+        try:
+            rows = self._db.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_us, id").fetchall()
+        except sqlite3.Error as exc:
+            reraise(exc)
         return [key_from_row(r) for r in rows]
 
     async def revoke_key(self, key_id: str, at: datetime) -> bool:
@@ -462,7 +501,12 @@ class SqliteStore:
         return await self._write(run)
 
     async def ping(self) -> None:
-        self._db.execute("SELECT 1").fetchone()
+        """Raise ``Unavailable`` unless the store can write: a real, empty write (the
+        schema version, rewritten unchanged) committed through the writer, so a
+        read-only or immutable file, a lock held past the wait or an I/O error fail it;
+        and room on the file system, since a full disk may still take one small write."""
+        await asyncio.to_thread(check_free_space, self._path.parent)
+        await self._write(_probe)
 
     async def close(self) -> None:
         writer, self._writer = self._writer, None

@@ -6,6 +6,10 @@ Never edit a released entry: add a new one.  The version lives in
 
 from __future__ import annotations
 
+import sqlite3
+
+from adapters.storage.rows import SchemaTooNew
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: threads and messages
     """
@@ -76,3 +80,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX idempotency_by_age ON idempotency (created_us);
     """,
 )
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version.  Safe to run concurrently."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise SchemaTooNew(
+                f"database schema version {version} is newer than this threadgate "
+                f"({len(MIGRATIONS)}); upgrade threadgate"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+        return len(MIGRATIONS)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

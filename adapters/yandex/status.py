@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -27,6 +27,7 @@ from core.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
     shorten,
 )
 
@@ -87,6 +88,13 @@ def to_status(exc: DomainError) -> status_pb2.Status:
 
 
 def _to_status(exc: DomainError, message: str) -> status_pb2.Status:
+    if isinstance(exc, Unavailable):
+        if not exc.retry_safe:
+            # the write may have committed: UNAVAILABLE would be retried by gRPC's own retry
+            # policies (yandexcloud's among them) with no idempotency key, storing it twice
+            return status_pb2.Status(code=code_pb2.UNKNOWN, message=message)
+        retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1))
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[_pack(retry)])
     if isinstance(exc, NotFound):
         info = error_details_pb2.ResourceInfo(
             resource_type=exc.resource,

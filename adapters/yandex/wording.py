@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.errors import DomainError, InvalidArgument, NotFound, ResourceExhausted, shorten
+from core.errors import DomainError, InvalidArgument, NotFound, ResourceExhausted, Unavailable, shorten
 
 _CONTENT_PART = re.compile(r"(^|\.)content\[(\d+)\]")
 
@@ -65,6 +65,19 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+_OUTCOMES = {
+    "nothing_changed": "The thread store is unavailable; nothing was changed, retry later",
+    "outcome_unknown": (
+        "The thread store failed while committing; the request may or may not have been stored. "
+        "Check before retrying, or send it with an idempotency-key"
+    ),
+    "retry_with_same_key": (
+        "The thread store failed while committing; retry with the same idempotency-key: "
+        "if it was stored, the retry returns it"
+    ),
+}
+
+
 def field_problem(exc: InvalidArgument) -> str:
     words = _WORDS.get(exc.code)
     return words(exc.params) if words else "invalid value"
@@ -78,6 +91,8 @@ def message_of(exc: DomainError) -> str:
         return f"Request validation error: {grpc_field(exc.field)}: {field_problem(exc)}"
     if isinstance(exc, ResourceExhausted):
         return f"Quota limit {exc.limit_name} exceeded: at most {exc.limit}"
+    if isinstance(exc, Unavailable):
+        return _OUTCOMES.get(exc.outcome, _OUTCOMES["nothing_changed"])
     if exc.code == "missing_key":
         return "Authentication required: no API key or IAM token was provided"
     if exc.code == "invalid_key":
