@@ -56,12 +56,14 @@ def idempotency_of(request: Message, context: Ctx) -> Idempotency | None:
     return None if key is None else Idempotency.of(key, request.SerializeToString(deterministic=True))
 
 
-class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
+class _Servicer:
     def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._core = core
         self._auth = authenticate
-        self.authenticate = authenticate
+        self.authenticate = authenticate  # what status.unary/stream call before decoding
 
+
+class ThreadServiceServicer(_Servicer, thread_service_pb2_grpc.ThreadServiceServicer):
     @unary
     async def Create(
         self, request: thread_service_pb2.CreateThreadRequest, context: Ctx
@@ -106,12 +108,7 @@ class ThreadServiceServicer(thread_service_pb2_grpc.ThreadServiceServicer):
         )
 
 
-class MessageServiceServicer(message_service_pb2_grpc.MessageServiceServicer):
-    def __init__(self, core: Core, authenticate: Authenticator) -> None:
-        self._core = core
-        self._auth = authenticate
-        self.authenticate = authenticate
-
+class MessageServiceServicer(_Servicer, message_service_pb2_grpc.MessageServiceServicer):
     @unary
     async def Create(
         self, request: message_service_pb2.CreateMessageRequest, context: Ctx

@@ -134,6 +134,14 @@ async def _decoded(servicer: Any, request: object, context: grpc.aio.ServicerCon
         raise InvalidArgument("request", "undecodable_request")
 
 
+async def _fail(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> NoReturn:
+    """A core error in its status; anything else is INTERNAL, logged, with no details sent."""
+    if isinstance(exc, DomainError):
+        await abort_with(context, to_status(exc))
+    log.exception("unhandled error in %s", method, exc_info=exc)
+    await abort_with(context, _INTERNAL)
+
+
 def unary(
     fn: Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
 ) -> Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
@@ -142,13 +150,10 @@ def unary(
         try:
             await _decoded(self, request, context)
             return await fn(self, request, context)
-        except DomainError as exc:
-            await abort_with(context, to_status(exc))
         except (grpc.aio.AbortError, grpc.aio.BaseError):
             raise
-        except Exception:
-            log.exception("unhandled error in %s", fn.__name__)
-            await abort_with(context, _INTERNAL)
+        except Exception as exc:
+            await _fail(context, exc, fn.__name__)
 
     return wrapper
 
@@ -164,12 +169,9 @@ def stream(
             await _decoded(self, request, context)
             async for item in fn(self, request, context):
                 yield item
-        except DomainError as exc:
-            await abort_with(context, to_status(exc))
         except (grpc.aio.AbortError, grpc.aio.BaseError):
             raise
-        except Exception:
-            log.exception("unhandled error in %s", fn.__name__)
-            await abort_with(context, _INTERNAL)
+        except Exception as exc:
+            await _fail(context, exc, fn.__name__)
 
     return wrapper
