@@ -8,9 +8,9 @@ import orjson
 import pytest
 from google.rpc import code_pb2, error_details_pb2
 
-from adapters.yandex.status import to_status
 from adapters.openai.errors import domain_error_response
 from adapters.storage.outage_log import OutageLog
+from adapters.yandex.status import to_status
 from core.errors import Unavailable
 
 
