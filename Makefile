@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: serve test bench check lint typecheck proto proto-check clean
+.PHONY: serve test bench fuzz check lint typecheck proto proto-check clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "threadgate needs Python 3.11+"'
@@ -37,6 +37,10 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	scripts/ensure-bench-deps
 	$(BIN)/python -m bench $(ARGS)
+
+## A long REST fuzz run by hand (make test runs the same fuzzers with a short budget).
+fuzz: $(VENV)/.installed-dev
+	THREADGATE_REST_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -m fuzz $(ARGS)
 
 check: lint typecheck proto-check
 	$(BIN)/python -m pytest $(ARGS)

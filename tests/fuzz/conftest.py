@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,6 +37,14 @@ REST_CHECKS = (
 # - positive_data_acceptance: schema-valid requests are refused for reasons a schema cannot say
 #   (unknown ids: 404; `after`/`before` naming no message of the thread: 400);
 # - max_response_time, object_level_authorization, allow_header_conformance (405 only).
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/fuzz carries the ``fuzz`` marker (``-m "not fuzz"`` skips them)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.fuzz)
 
 
 def wait_until_answering(url: str, timeout: float = 15) -> None:
