@@ -62,8 +62,9 @@ class NewThread:
     code_interpreter_file_ids: tuple[str, ...] | None = None
 
 
-# Field names a ThreadUpdate may change (the core's vocabulary; adapters map theirs).
-UPDATABLE_FIELDS = frozenset(
+# Field names a ThreadUpdate may change (the core's vocabulary; faces map theirs).
+# The thread's own fields, which the Yandex protos name the same way:
+THREAD_FIELDS = frozenset(
     {
         "name",
         "description",
@@ -72,11 +73,11 @@ UPDATABLE_FIELDS = frozenset(
         "expiration_config.ttl_days",
         "expiration_config.expiration_policy",
         "tools",
-        "code_interpreter_file_ids",
-        # OpenAI's view of the tools: the first search_index tool's ids (core/tools.py)
-        "file_search_ids",
     }
 )
+# ...and OpenAI's views of them: its file ids, and the first search_index tool's ids
+# as its vector store ids (core/tools.py)
+UPDATABLE_FIELDS = THREAD_FIELDS | {"code_interpreter_file_ids", "file_search_ids"}
 
 
 @frozen

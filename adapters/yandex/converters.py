@@ -33,7 +33,7 @@ from core.model import (
     Thread,
     Tool,
 )
-from core.threads import ExpirationInput, NewThread, ThreadUpdate
+from core.threads import THREAD_FIELDS, ExpirationInput, NewThread, ThreadUpdate
 
 _POLICY_TO_PB = {
     ExpirationPolicy.STATIC: common_pb2.ExpirationConfig.STATIC,
@@ -47,18 +47,9 @@ _STATUS_TO_PB = {
 }
 _TOOL_KINDS = ("search_index", "function", "gen_search")
 
-# update_mask paths accepted by ThreadService.Update (snake_case, as the SDK sends them)
-MASK_PATHS = frozenset(
-    {
-        "name",
-        "description",
-        "labels",
-        "expiration_config",
-        "expiration_config.ttl_days",
-        "expiration_config.expiration_policy",
-        "tools",
-    }
-)
+# update_mask paths accepted by ThreadService.Update (snake_case, as the SDK sends them):
+# the proto names the thread's fields as the core does
+MASK_PATHS = THREAD_FIELDS
 
 
 # -- leaves ---------------------------------------------------------------------
