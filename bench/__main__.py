@@ -59,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
         choices=["sqlite", "postgresql"],
         default="sqlite",
         help="ops: the store threadgate serves from; postgresql starts a throw-away server "
-        "(tests/pg_server.py, fsync=off) on every CPU",
+        "(testkit/postgres.py, fsync=off) on every CPU",
     )
     p.add_argument(
         "--rest-tool",

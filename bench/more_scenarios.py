@@ -388,7 +388,7 @@ WORKERS_CONCURRENCY = 32
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
     sys.path.insert(0, str(source.tree()))
-    from tests.pg_server import postgres_server
+    from testkit.postgres import postgres_server
 
     with contextlib.ExitStack() as stack:
         with on_all_cpus():  # PostgreSQL's processes may use every CPU, like the servers here

@@ -1,6 +1,6 @@
 """``python -m bench.pg_drivers``: asyncpg vs psycopg 3 on threadgate's hot path.
 
-Starts a throw-away PostgreSQL (``tests.pg_server``, which runs it with
+Starts a throw-away PostgreSQL (``testkit.postgres``, which runs it with
 ``fsync=off``: commits cost no disk flush, so the figures compare the drivers'
 client-side cost and round trips, not the disk) and measures one operation:
 insert a thread row, read it back by primary key, and read a keyset page of 20
@@ -35,7 +35,7 @@ from adapters.storage.postgres_schema import migrate
 from adapters.storage.rows import THREAD_COLUMNS
 from bench import machine
 from bench.servers import system_cpu_seconds
-from tests.pg_server import postgres_server
+from testkit.postgres import postgres_server
 
 COLUMNS = THREAD_COLUMNS
 INSERT_THREAD = f"INSERT INTO threads ({COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 17))})"
@@ -309,7 +309,7 @@ def main() -> None:
 
     print(f"drivers: asyncpg {asyncpg.__version__}, psycopg {psycopg.__version__}")
     print(
-        "NOTE: the throw-away server runs with fsync=off (tests.pg_server): commits are not flushed "
+        "NOTE: the throw-away server runs with fsync=off (testkit.postgres): commits are not flushed "
         "to disk, so these figures compare driver overhead, not durable-commit latency.",
         flush=True,
     )

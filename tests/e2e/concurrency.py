@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Sequence
 
-from tests.e2e.server import Server
+from testkit.server import Server
 
 
 def write_concurrently(servers: Sequence[Server], thread_id: str, writers: int, each: int) -> list[list[str]]:

@@ -10,7 +10,7 @@ from openai import OpenAI
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
-from tests.e2e.server import Server, running_server
+from testkit.server import Server, running_server
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_
 from yandex_ai_studio_sdk import AIStudio
 from yandex_ai_studio_sdk.auth import APIKeyAuth
 
+from testkit.server import ROOT, Server, create_key, running_server
 from tests.e2e.conftest import openai_client
-from tests.e2e.server import ROOT, Server, create_key, running_server
 
 A_FOLDER, B_FOLDER = "folder-a", "folder-b"
 

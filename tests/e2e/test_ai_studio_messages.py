@@ -13,7 +13,7 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_
 from yandex_ai_studio_sdk import AIStudio
 from yandex_ai_studio_sdk.auth import APIKeyAuth
 
-from tests.e2e.server import Server
+from testkit.server import Server
 
 FOLDER = "b1g-sdk-messages"
 

@@ -10,7 +10,7 @@ import pytest
 from yandex_ai_studio_sdk import AIStudio
 from yandex_ai_studio_sdk.auth import APIKeyAuth
 
-from tests.e2e.server import Server
+from testkit.server import Server
 
 
 @pytest.fixture

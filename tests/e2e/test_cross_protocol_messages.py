@@ -20,10 +20,10 @@ from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from testkit.server import Server
 from tests.e2e.conftest import openai_client
 from tests.e2e.messages_wire import content, texts_of
 from tests.e2e.rpc_errors import details_of
-from tests.e2e.server import Server
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 from yandex.cloud.ai.common import common_pb2
 
+from testkit.server import Server, running_server
 from tests.e2e.rpc_errors import details_of
-from tests.e2e.server import Server, running_server
 
 
 def text(value: str) -> message_pb2.MessageContent:

@@ -21,8 +21,8 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 from yandex.cloud.ai.common import common_pb2
 
+from testkit.server import running_server
 from tests.e2e.conftest import openai_client
-from tests.e2e.server import running_server
 
 DAY = 86_400
 

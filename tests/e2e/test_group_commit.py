@@ -10,8 +10,8 @@ import httpx
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from testkit.server import Server
 from tests.e2e.conftest import openai_client
-from tests.e2e.server import Server
 
 
 def commit_counts(server: Server) -> tuple[float, float]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.server import Server, running_server
 from tests.e2e.raw_http import connect, read_response, request_head, wait_closed
-from tests.e2e.server import Server, running_server
 
 OPENAI_ERROR_KEYS = {"message", "type", "param", "code"}
 

@@ -12,8 +12,8 @@ import httpx
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from testkit.server import Server, running_server, start_server
 from tests.e2e.conftest import openai_client
-from tests.e2e.server import Server, running_server, start_server
 
 
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
-from tests.e2e.server import Server
+from testkit.server import Server
 
 
 def test_health_and_ready(server: Server) -> None:

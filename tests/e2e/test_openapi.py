@@ -14,7 +14,7 @@ from adapters.http.app import build_app
 from adapters.storage.memory import InMemoryStore
 from core.clock import RandomIds, SystemClock
 from core.services import Core
-from tests.e2e.server import ROOT, Server
+from testkit.server import ROOT, Server
 
 OPENAPI_FILE = ROOT / "adapters" / "http" / "openapi.json"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

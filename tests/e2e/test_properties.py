@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
-from tests.e2e.server import Server
+from testkit.server import Server
 
 # valid text: what every face can carry (no lone surrogates: JSON and protobuf reject them) and
 # the store keeps (no NUL, core/validation.py)

@@ -13,11 +13,11 @@ from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from testkit.postgres import PgServer, postgres_server
+from testkit.server import TEST_FOLDERS, Server, create_key, running_server
 from tests.e2e.concurrency import assert_one_order, write_concurrently
 from tests.e2e.conftest import openai_client
 from tests.e2e.messages_wire import content, texts_of
-from tests.e2e.server import TEST_FOLDERS, Server, create_key, running_server
-from tests.pg_server import PgServer, postgres_server
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_a_key_revoked_through_one_replica_is_refused_by_the_other(
     import subprocess
     import sys
 
-    from tests.e2e.server import ROOT
+    from testkit.server import ROOT
 
     a, b = replicas
     token = create_key(Path("/nonexistent"), ["f"], "editor", database=pg.dsn)

@@ -20,8 +20,8 @@ import pytest
 from attrs import frozen
 from openai import OpenAI
 
+from testkit.server import Server
 from tests.e2e.conftest import openai_client
-from tests.e2e.server import Server
 
 INITIAL = 32  # the most threads.create accepts
 BEFORE_BURST = 60

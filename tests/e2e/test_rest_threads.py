@@ -7,7 +7,7 @@ import openai as openai_module
 import pytest
 from openai import OpenAI
 
-from tests.e2e.server import Server
+from testkit.server import Server
 
 
 def test_create_retrieve_update_delete(openai: OpenAI) -> None:

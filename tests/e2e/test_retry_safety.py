@@ -15,8 +15,8 @@ from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from testkit.server import Server, running_server
 from tests.e2e.rpc_errors import details_of
-from tests.e2e.server import Server, running_server
 
 TEXT = message_pb2.MessageContent(content=[message_pb2.ContentPart(text=message_pb2.Text(content="once"))])
 

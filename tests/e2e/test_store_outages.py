@@ -20,11 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
+from testkit.postgres import PgServer, postgres_server
+from testkit.server import ROOT, Server, start_server
 from tests.e2e.conftest import openai_client
 from tests.e2e.rpc_errors import details_of
-from tests.e2e.server import ROOT, Server, start_server
 from tests.outages import filled, immutable, small_disk, write_lock_held
-from tests.pg_server import PgServer, postgres_server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -111,7 +111,7 @@ def pg() -> Iterator[PgServer]:
 
 
 def test_frozen_postgres_is_503_and_unavailable_promptly_then_recovers(pg: PgServer, tmp_path: Path) -> None:
-    from tests.e2e.server import TEST_FOLDERS, create_key
+    from testkit.server import TEST_FOLDERS, create_key
 
     key = create_key(tmp_path / "unused", TEST_FOLDERS, database=pg.dsn)
     flags = ("--database", pg.dsn, "--pg-acquire-timeout", "1", "--pg-query-timeout", "1")

@@ -13,8 +13,9 @@ from pathlib import Path
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2 as ms
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
 
+from testkit.ports import free_port
+from testkit.server import Server, running_server, start_server
 from tests.e2e.concurrency import assert_one_order, write_concurrently
-from tests.e2e.server import Server, free_port, running_server, start_server
 
 
 def _children(pid: int) -> list[int]:

@@ -13,7 +13,7 @@ import schemathesis
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES as REJECTED
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.e2e.server import Server, running_server
+from testkit.server import Server, running_server
 
 # Examples per operation and phase: the default keeps the REST fuzz run near a minute; set
 # THREADGATE_REST_FUZZ_EXAMPLES (e.g. 1000) for a deeper run by hand.

@@ -32,7 +32,7 @@ from yandex.cloud.ai.assistants.v1.threads import thread_pb2
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.common import common_pb2
 
-from tests.e2e.server import TEST_FOLDERS, Server
+from testkit.server import TEST_FOLDERS, Server
 
 # -- the server's documented limits (straddled by the strategies) -----------------
 

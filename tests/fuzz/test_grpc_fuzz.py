@@ -29,7 +29,7 @@ from yandex.cloud.ai.assistants.v1.threads import thread_pb2
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
-from tests.e2e.server import TEST_FOLDERS, Server, running_server
+from testkit.server import TEST_FOLDERS, Server, running_server
 from tests.fuzz.grpc_support import (
     FUZZ_FOLDERS,
     MAX_MESSAGES_PER_THREAD,

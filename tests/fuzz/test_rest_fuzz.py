@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from adapters.storage.rows import MESSAGE_COLUMNS, THREAD_COLUMNS, message_from_row, thread_from_row
 from core.validation import check_labels
-from tests.e2e.server import Server
+from testkit.server import Server
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 

@@ -10,7 +10,7 @@ from adapters.storage.memory import InMemoryStore
 from adapters.storage.postgres import PostgresStore
 from adapters.storage.sqlite import SqliteStore
 from core.ports import Store
-from tests.pg_server import PgServer, postgres_server
+from testkit.postgres import PgServer, postgres_server
 
 
 @pytest.fixture(scope="session")

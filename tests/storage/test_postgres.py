@@ -25,8 +25,8 @@ from adapters.storage.rows import SchemaTooNew
 from core.errors import NotFound, Unavailable
 from core.model import Message, Thread
 from core.ports import IdempotencyClaim
+from testkit.postgres import PgServer
 from tests.factories import T0, make_message, make_thread
-from tests.pg_server import PgServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

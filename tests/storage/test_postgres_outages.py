@@ -20,8 +20,8 @@ import pytest
 from adapters.storage.postgres import PostgresStore
 from core.errors import Unavailable
 from core.ports import IdempotencyClaim
+from testkit.postgres import PgServer
 from tests.factories import T0, make_thread
-from tests.pg_server import PgServer
 
 
 def claim(key: str) -> IdempotencyClaim:

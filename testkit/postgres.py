@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL server on 127.0.0.1 for the tests, started and stopped by them.
+"""A throw-away PostgreSQL server on 127.0.0.1, started and stopped by the tests and the
+benchmarks (``--backend postgresql``, ``workers``).  It runs with ``fsync=off``.
 
 ``scripts/ensure-test-deps`` (run by ``make test``) installs the binaries when a
 machine has none; this module never skips: without binaries it fails loudly.
@@ -11,12 +12,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from testkit.ports import free_port
 
 
 def _bin_dir() -> Path:
@@ -29,17 +31,11 @@ def _bin_dir() -> Path:
     raise RuntimeError("PostgreSQL is not installed: run scripts/ensure-test-deps (make test does)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_server_user(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _as_server_user(cmd: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """PostgreSQL refuses to run as root: drop to the 'postgres' user when we are root."""
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout)
 
 
 class PgServer:
@@ -122,7 +118,7 @@ def postgres_server() -> Iterator[PgServer]:
         user = pwd.getpwnam("postgres")
         for p in (root, root / "sock"):
             os.chown(p, user.pw_uid, user.pw_gid)
-    server = PgServer(root, _free_port())
+    server = PgServer(root, free_port())
     try:
         _as_server_user(
             [
