@@ -115,7 +115,7 @@ class Unavailable(DomainError):
     store anything twice (it only read; it failed before anything was sent to be
     committed; or it carried an idempotency key, so a repeat returns the first
     result), False when a write failed while committing and may have been stored.
-    ``code`` (``reason``) is ``store_unavailable``; the ``outcome`` parameter tells the
+    ``code`` (the ``reason`` given) is ``store_unavailable``; the ``outcome`` parameter tells the
     faces what to say: ``nothing_changed``, ``outcome_unknown`` or ``retry_with_same_key``.
     ``detail`` is the driver's own account, for the server's log only.
     """
@@ -127,7 +127,6 @@ class Unavailable(DomainError):
         super().__init__(reason, {"outcome": outcome})
         self.detail = detail
         self.retry_safe = retry_safe
-        self.reason = reason
         self.outcome = outcome
 
     def deduplicated(self) -> Unavailable:
@@ -135,6 +134,6 @@ class Unavailable(DomainError):
         returns what the first attempt stored, if it did, so it is safe."""
         if self.retry_safe:
             return self
-        safe = Unavailable(self.detail, retry_safe=True, reason=self.reason, outcome="retry_with_same_key")
+        safe = Unavailable(self.detail, retry_safe=True, reason=self.code, outcome="retry_with_same_key")
         safe.__cause__ = self.__cause__
         return safe

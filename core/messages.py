@@ -30,10 +30,18 @@ from core.sizes import (
     fit_page,
     message_bytes,
 )
-from core.validation import MAX_AUTHOR_ID, MAX_ID, check_labels, check_length, check_text, required, usable_id
+from core.validation import (
+    MAX_AUTHOR_ID,
+    MAX_ID,
+    check_count,
+    check_labels,
+    check_length,
+    check_text,
+    required,
+    usable_id,
+)
 
 MESSAGE_PREFIX = "msg_"
-MAX_TEXT = MAX_TEXT_PART
 MAX_INITIAL_MESSAGES = 32
 MAX_PAGE_LIMIT = 100
 DEFAULT_MAX_MESSAGES_PER_THREAD = 100_000
@@ -82,19 +90,13 @@ class MessageService:
         for i, part in enumerate(new.content):
             where = f"{prefix}content[{i}]" if len(new.content) > 1 else f"{prefix}content"
             if isinstance(part, TextPart):
-                check_length(part.text, where, MAX_TEXT)
+                check_length(part.text, where, MAX_TEXT_PART)
             elif isinstance(part, ImageUrlPart):
                 check_text(part.url, f"{where}.image_url.url")
             else:
                 check_length(part.file_id, f"{where}.image_file.file_id", MAX_ID)
         check_content_size(new.content, f"{prefix}content")
-        if len(new.attachments) > MAX_ATTACHMENTS:
-            raise InvalidArgument(
-                f"{prefix}attachments",
-                "array_above_max_length",
-                maximum=MAX_ATTACHMENTS,
-                length=len(new.attachments),
-            )
+        check_count(len(new.attachments), f"{prefix}attachments", MAX_ATTACHMENTS)
         for i, attachment in enumerate(new.attachments):
             check_length(attachment.file_id, f"{prefix}attachments[{i}].file_id", MAX_ID)
         if new.author_id is not None:

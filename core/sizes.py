@@ -12,9 +12,11 @@ renders well inside that limit in every wire shape:
 - a thread: tools at most 128 and 256 KiB of settings, plus labels, name and
   description: under 0.5 MiB encoded.
 
-``thread_bytes`` and ``message_bytes`` are upper bounds of an object's encoded
-size in any face (UTF-8 bytes of every string plus a fixed allowance per field),
-cheap enough to compute for every object of a page.  Pages and streams are cut
+``thread_bytes`` and ``message_bytes`` are upper bounds of an object's protobuf
+encoding, the one wire shape with a hard size limit (UTF-8 bytes of every string
+plus a fixed allowance per field; tests/proto/test_size_bounds.py checks them), cheap
+enough to compute for every object of a page.  JSON faces have no such limit (their
+escapes may make a rendering longer), and their pages are cut by the same bound.  Pages and streams are cut
 at ``PAGE_BYTES`` of them as well as at their count, so that a page of large
 objects is never larger than one response may be.
 """
@@ -26,6 +28,7 @@ from typing import TypeVar
 
 from core.errors import InvalidArgument
 from core.model import ImageFilePart, ImageUrlPart, JsonValue, Message, TextPart, Thread, Tool
+from core.validation import check_count
 
 MAX_TEXT_PART = 256_000  # characters; OpenAI's limit on a message's text
 MAX_CONTENT_BYTES = 1024 * 1024  # UTF-8 bytes of all a message's parts together
@@ -109,8 +112,7 @@ def fit_page(items: Sequence[T], size: Callable[[T], int], budget: int = PAGE_BY
 
 
 def check_part_count(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart], field: str) -> None:
-    if len(parts) > MAX_CONTENT_PARTS:
-        raise InvalidArgument(field, "array_above_max_length", maximum=MAX_CONTENT_PARTS, length=len(parts))
+    check_count(len(parts), field, MAX_CONTENT_PARTS)
 
 
 def check_content_size(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart], field: str) -> None:
@@ -121,8 +123,7 @@ def check_content_size(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart],
 
 
 def check_tools_size(tools: Sequence[Tool], field: str = "tools") -> None:
-    if len(tools) > MAX_TOOLS:
-        raise InvalidArgument(field, "array_above_max_length", maximum=MAX_TOOLS, length=len(tools))
+    check_count(len(tools), field, MAX_TOOLS)
     total = tools_bytes(tools)
     if total > MAX_TOOLS_BYTES:
         raise InvalidArgument(field, "tools_too_large", maximum=MAX_TOOLS_BYTES, size=total)

@@ -28,7 +28,6 @@ def build_app(core: Core, options: RestOptions | None = None, metrics: Metrics |
     options = options or RestOptions()
     ops = Operations(core, metrics)
     face = openai_app(core, options)
-    face.router.redirect_slashes = False
     routes: list[Any] = [
         Route("/openapi.json", ops.openapi, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

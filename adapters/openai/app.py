@@ -79,7 +79,11 @@ def openai_app(core: Core, options: RestOptions) -> Starlette:
         Route("/threads/{thread_id}/messages/{message_id}", e.modify_message, methods=["POST"]),
         Route("/threads/{thread_id}/messages/{message_id}", e.delete_message, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    # a trailing slash would answer 307 with a Location built from the client's Host
+    # header (an open redirect); such a path is an unknown URL instead
+    app.router.redirect_slashes = False
+    return app
 
 
 EXCEPTION_HANDLERS = {

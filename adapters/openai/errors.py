@@ -107,7 +107,6 @@ _OPENAI_CODES = {
     "property_name_above_max_length": "string_above_max_length",
     "not_an_id": "invalid_value",
     "invalid_idempotency_key": "invalid_value",
-    "missing_required_parameter": "missing_required_parameter",
 }
 
 
@@ -158,9 +157,9 @@ def unavailable_response(exc: Unavailable) -> Response:
     message = _OUTCOMES.get(exc.outcome, _OUTCOMES["nothing_changed"])
     if exc.retry_safe:
         return error_response(
-            503, message, type_="server_error", code=exc.reason, retry=True, headers={"retry-after": "1"}
+            503, message, type_="server_error", code=exc.code, retry=True, headers={"retry-after": "1"}
         )
-    return error_response(503, message, type_="server_error", code=exc.reason)
+    return error_response(503, message, type_="server_error", code=exc.code)
 
 
 def domain_error_response(exc: DomainError) -> Response:

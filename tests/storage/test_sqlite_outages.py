@@ -43,7 +43,7 @@ async def test_sqlite_disk_full_at_a_statement_is_unavailable_and_safe_to_retry(
         with pytest.raises(Unavailable) as info:
             await store.create_thread(thread, big)
         assert info.value.retry_safe
-        assert info.value.reason == "store_unavailable"
+        assert info.value.code == "store_unavailable"
         assert "full" in info.value.detail
         assert isinstance(info.value.__cause__, sqlite3.OperationalError)
         assert await store.get_thread(thread.id) is None
