@@ -22,7 +22,7 @@ from attrs import evolve, frozen
 
 from adapters.storage.rows import THREAD_COLUMNS, message_to_row, thread_from_row, thread_to_row
 from core.clock import RandomIds
-from core.messages import MESSAGE_PREFIX
+from core.entries import MESSAGE_PREFIX
 from core.model import Author, Message, Role, TextPart
 
 _FILLER = "The quick brown fox jumps over the lazy dog. " * 4

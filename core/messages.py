@@ -1,70 +1,42 @@
-"""Message rules: append in a total order, read, page, relabel, delete."""
+"""Message rules: append in a total order, read, page, relabel, delete.
+
+The thread APIs see plain messages only (``core.model.is_plain``); the
+Conversations API sees every entry.  ``plain_only`` says which view a call is for.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from attrs import evolve, field, frozen
+from attrs import evolve, frozen
 
 from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
+from core.entries import NewEntry, NewMessage, build_item, check_entries, check_message, prefix_for
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
-from core.model import (
-    Attachment,
-    Author,
-    ContentPart,
-    ImageUrlPart,
-    Message,
-    MessageStatus,
-    Role,
-    TextPart,
-    Thread,
-)
+from core.model import Author, Entry, Message, Role, Thread, is_plain
 from core.ports import Idempotency, MessagePage, Order, ThreadStore
-from core.sizes import (
-    MAX_ATTACHMENTS,
-    MAX_TEXT_PART,
-    check_content_size,
-    check_part_count,
-    fit_page,
-    message_bytes,
-)
-from core.validation import (
-    MAX_AUTHOR_ID,
-    MAX_ID,
-    check_count,
-    check_labels,
-    check_length,
-    check_text,
-    required,
-    usable_id,
-)
+from core.sizes import entry_bytes, fit_page
+from core.validation import check_labels, required, usable_id
 
-MESSAGE_PREFIX = "msg_"
 MAX_INITIAL_MESSAGES = 32
 MAX_PAGE_LIMIT = 100
 DEFAULT_MAX_MESSAGES_PER_THREAD = 100_000
 
 
-@frozen
-class NewMessage:
-    content: tuple[ContentPart, ...]
-    role: Role = Role.USER
-    # None: the thread's default author for user messages, none for assistant ones
-    author_id: str | None = None
-    labels: Mapping[str, str] = field(factory=dict, hash=False)
-    attachments: tuple[Attachment, ...] = ()
-
-
 def parse_role(value: str, field_name: str = "role") -> Role:
-    """Roles are accepted in any case (``user``, ``USER``); only two exist."""
-    try:
-        return Role(value.lower())
-    except ValueError:
-        raise InvalidArgument(
-            field_name, "invalid_value", value=value, allowed=("user", "assistant")
-        ) from None
+    """The thread APIs' roles, accepted in any case (``user``, ``USER``): only two."""
+    role = {"user": Role.USER, "assistant": Role.ASSISTANT}.get(value.lower())
+    if role is None:
+        raise InvalidArgument(field_name, "invalid_value", value=value, allowed=("user", "assistant"))
+    return role
+
+
+@frozen
+class PlainPage:
+    messages: list[Message]
+    has_more: bool
 
 
 class MessageService:
@@ -82,83 +54,91 @@ class MessageService:
         self._ids = ids
         self._max_messages = max_messages_per_thread
 
-    def check(self, new: NewMessage, prefix: str = "") -> None:
-        """Validate one message request; ``prefix`` locates it (``messages[2].``)."""
-        if not new.content:
-            raise InvalidArgument(f"{prefix}content", "empty_array")
-        check_part_count(new.content, f"{prefix}content")
-        for i, part in enumerate(new.content):
-            where = f"{prefix}content[{i}]" if len(new.content) > 1 else f"{prefix}content"
-            if isinstance(part, TextPart):
-                check_length(part.text, where, MAX_TEXT_PART)
-            elif isinstance(part, ImageUrlPart):
-                check_text(part.url, f"{where}.image_url.url")
-            else:
-                check_length(part.file_id, f"{where}.image_file.file_id", MAX_ID)
-        check_content_size(new.content, f"{prefix}content")
-        check_count(len(new.attachments), f"{prefix}attachments", MAX_ATTACHMENTS)
-        for i, attachment in enumerate(new.attachments):
-            check_length(attachment.file_id, f"{prefix}attachments[{i}].file_id", MAX_ID)
-        if new.author_id is not None:
-            check_length(new.author_id, f"{prefix}author.id", MAX_AUTHOR_ID)
-        check_labels(new.labels, f"{prefix}labels")
-
     def build(
-        self, thread: Thread, requests: Sequence[NewMessage], caller: Principal, now: datetime
-    ) -> tuple[Thread, list[Message]]:
-        """The messages to append and the thread after that activity."""
+        self, thread: Thread, requests: Sequence[NewEntry], caller: Principal, now: datetime
+    ) -> tuple[Thread, list[Entry]]:
+        """The entries to append and the thread after that activity."""
         # created_at never goes back within a thread, even across processes
         at = max(now, thread.last_activity_at)
-        messages = []
+        entries: list[Entry] = []
         for new in requests:
+            entry_id = new.id or self._ids.new_id(prefix_for(new))
+            if not isinstance(new, NewMessage):
+                entries.append(build_item(new, entry_id, thread.id, caller.subject_id, at))
+                continue
             if new.author_id is not None:
                 author_id = new.author_id
             elif new.role is Role.USER:
                 author_id = thread.default_message_author_id
             else:
                 author_id = ""
-            messages.append(
+            entries.append(
                 Message(
-                    id=self._ids.new_id(MESSAGE_PREFIX),
+                    id=entry_id,
                     thread_id=thread.id,
                     created_by=caller.subject_id,
                     created_at=at,
                     author=Author(id=author_id, role=new.role),
                     content=new.content,
                     labels=dict(new.labels),
-                    status=MessageStatus.COMPLETED,
+                    status=new.status,
                     attachments=new.attachments,
+                    phase=new.phase,
                 )
             )
-        if messages:
+        if entries:
             thread = evolve(thread, last_activity_at=at)
-        return thread, messages
+        return thread, entries
 
-    def check_initial(self, requests: Sequence[NewMessage]) -> None:
-        if len(requests) > MAX_INITIAL_MESSAGES:
-            raise InvalidArgument(
-                "messages", "array_above_max_length", maximum=MAX_INITIAL_MESSAGES, length=len(requests)
-            )
-        for i, new in enumerate(requests):
-            self.check(new, f"messages[{i}].")
+    def check_initial(self, requests: Sequence[NewEntry], field: str, maximum: int) -> None:
+        check_entries(requests, field, maximum)
         if len(requests) > self._max_messages:
             raise ResourceExhausted("messages_per_thread", self._max_messages)
 
     async def create(
         self, thread_id: str, new: NewMessage, caller: Principal, idempotency: Idempotency | None = None
     ) -> Message:
+        """One message, through a thread API."""
+        check_message(new)
+        added = await self._append(thread_id, [new], caller, idempotency, "create_message")
+        message = added[0]
+        assert isinstance(message, Message)
+        return message
+
+    async def append(
+        self,
+        thread_id: str,
+        entries: Sequence[NewEntry],
+        caller: Principal,
+        idempotency: Idempotency | None = None,
+        *,
+        field: str = "items",
+        maximum: int = MAX_PAGE_LIMIT,
+        scope: str = "append_items",
+    ) -> list[Entry]:
+        """Entries at the end of the thread, all or none, in the order given."""
+        check_entries(entries, field, maximum)
+        return await self._append(thread_id, entries, caller, idempotency, scope)
+
+    async def _append(
+        self,
+        thread_id: str,
+        entries: Sequence[NewEntry],
+        caller: Principal,
+        idempotency: Idempotency | None,
+        scope: str,
+    ) -> list[Entry]:
         required(thread_id, "thread_id")
-        self.check(new)
         now = self._clock.now()
         claim = None
         if idempotency is not None:
-            scope = f"{caller.key_id or caller.subject_id}:create_message"
+            scope = f"{caller.key_id or caller.subject_id}:{scope}"
             claim = idempotency.claim(scope, thread_id, now, self._idempotency_window)
 
-        def append(thread: Thread) -> tuple[Thread, list[Message]]:
+        def append(thread: Thread) -> tuple[Thread, list[Entry]]:
             visible(thread, thread_id, caller, now)
             caller.require(AccessRole.EDITOR)
-            return self.build(thread, [new], caller, now)
+            return self.build(thread, entries, caller, now)
 
         if not usable_id(thread_id):
             raise NotFound("thread", thread_id)
@@ -171,7 +151,7 @@ class MessageService:
             # a replay returns what was stored the first time without running ``append``:
             # the thread must still be there for the caller, or the message is gone too
             visible(await self._store.get_thread(thread_id), thread_id, caller, self._clock.now())
-        return added[0]
+        return added
 
     async def _live_thread(
         self, thread_id: str, caller: Principal, role: AccessRole = AccessRole.VIEWER
@@ -182,15 +162,20 @@ class MessageService:
         caller.require(role)
         return thread
 
-    async def get(self, thread_id: str, message_id: str, caller: Principal) -> Message:
+    async def get_entry(self, thread_id: str, entry_id: str, caller: Principal) -> Entry:
         await self._live_thread(thread_id, caller)
-        required(message_id, "message_id")
-        if not usable_id(message_id):
+        required(entry_id, "message_id")
+        entry = await self._store.get_message(thread_id, entry_id) if usable_id(entry_id) else None
+        if entry is None:
+            raise NotFound("message", entry_id)
+        return entry
+
+    async def get(self, thread_id: str, message_id: str, caller: Principal) -> Message:
+        """A plain message: what the thread APIs can show."""
+        entry = await self.get_entry(thread_id, message_id, caller)
+        if not isinstance(entry, Message) or not is_plain(entry):
             raise NotFound("message", message_id)
-        message = await self._store.get_message(thread_id, message_id)
-        if message is None:
-            raise NotFound("message", message_id)
-        return message
+        return entry
 
     async def list(
         self,
@@ -202,6 +187,31 @@ class MessageService:
         after: str | None = None,
         before: str | None = None,
         run_id: str | None = None,
+    ) -> PlainPage:
+        """A page of plain messages: what the thread APIs list."""
+        page = await self.list_entries(
+            thread_id,
+            caller,
+            order=order,
+            limit=limit,
+            after=after,
+            before=before,
+            run_id=run_id,
+            plain_only=True,
+        )
+        return PlainPage([m for m in page.messages if isinstance(m, Message)], page.has_more)
+
+    async def list_entries(
+        self,
+        thread_id: str,
+        caller: Principal,
+        *,
+        order: Order = "desc",
+        limit: int = 20,
+        after: str | None = None,
+        before: str | None = None,
+        run_id: str | None = None,
+        plain_only: bool = False,
     ) -> MessagePage:
         if limit < 1:
             raise InvalidArgument("limit", "integer_below_min_value", minimum=1, value=limit)
@@ -212,11 +222,17 @@ class MessageService:
             if value is not None and not usable_id(value):
                 raise InvalidArgument(name, "not_an_id")
         page = await self._store.list_messages(
-            thread_id, order=order, limit=limit, after=after, before=before, run_id=run_id
+            thread_id,
+            order=order,
+            limit=limit,
+            after=after,
+            before=before,
+            run_id=run_id,
+            plain_only=plain_only,
         )
         if page is None:
             raise NotFound("thread", thread_id)
-        fits = fit_page(page.messages, message_bytes)
+        fits = fit_page(page.messages, entry_bytes)
         if fits < len(page.messages):  # a page of large messages stops at PAGE_BYTES
             return MessagePage(messages=page.messages[:fits], has_more=True)
         return page
@@ -228,14 +244,27 @@ class MessageService:
         await self._live_thread(thread_id, caller, AccessRole.EDITOR)
         if not usable_id(message_id):
             raise NotFound("message", message_id)
-        updated = await self._store.update_message(thread_id, message_id, lambda m: evolve(m, labels=checked))
-        if updated is None:
+
+        def relabel(entry: Entry) -> Entry:
+            if not isinstance(entry, Message) or not is_plain(entry):
+                raise NotFound("message", message_id)
+            return evolve(entry, labels=checked)
+
+        updated = await self._store.update_message(thread_id, message_id, relabel)
+        if not isinstance(updated, Message):
             raise NotFound("message", message_id)
         return updated
 
-    async def delete(self, thread_id: str, message_id: str, caller: Principal) -> None:
+    async def delete(
+        self, thread_id: str, message_id: str, caller: Principal, *, plain_only: bool = True
+    ) -> None:
+        """Delete an entry; through a thread API (``plain_only``), a plain message only."""
         await self._live_thread(thread_id, caller, AccessRole.EDITOR)
         if not usable_id(message_id):
             raise NotFound("message", message_id)
+        if plain_only:
+            found = await self._store.get_message(thread_id, message_id)
+            if found is None or not is_plain(found):
+                raise NotFound("message", message_id)
         if not await self._store.delete_message(thread_id, message_id):
             raise NotFound("message", message_id)

@@ -82,8 +82,17 @@ class MessageStatus(enum.Enum):
 
 
 class Role(enum.Enum):
+    """Who a message speaks for.  The thread APIs know only user and assistant;
+    OpenAI's Conversations also writes system and developer messages."""
+
     USER = "user"
     ASSISTANT = "assistant"
+    SYSTEM = "system"
+    DEVELOPER = "developer"
+
+
+# the roles both thread APIs (Assistants, Yandex) can show
+PLAIN_ROLES = frozenset({Role.USER, Role.ASSISTANT})
 
 
 @frozen
@@ -95,6 +104,10 @@ class Author:
 @frozen
 class TextPart:
     text: str
+    # what a model attached to its output text, as OpenAI's Responses API writes it
+    # (``output_text.annotations`` and ``logprobs``), kept as JSON data
+    annotations: tuple[JsonObject, ...] = field(default=(), hash=False)
+    logprobs: tuple[JsonObject, ...] = field(default=(), hash=False)
 
 
 @frozen
@@ -109,7 +122,25 @@ class ImageUrlPart:
     detail: str = "auto"
 
 
-ContentPart: TypeAlias = TextPart | ImageFilePart | ImageUrlPart
+@frozen
+class RefusalPart:
+    """An assistant's refusal to answer, in its own words."""
+
+    refusal: str
+
+
+@frozen
+class FilePart:
+    """A file handed to a model inline: by file id, by URL, or as (base64) data."""
+
+    file_id: str | None = None
+    filename: str | None = None
+    file_data: str | None = None
+    file_url: str | None = None
+    detail: str | None = None
+
+
+ContentPart: TypeAlias = TextPart | ImageFilePart | ImageUrlPart | RefusalPart | FilePart
 
 
 @frozen
@@ -130,6 +161,8 @@ class Message:
     status: MessageStatus = MessageStatus.COMPLETED
     attachments: tuple[Attachment, ...] = ()
     run_id: str | None = None
+    # OpenAI's assistant-message phase (``commentary``, ``final_answer``), kept for replay
+    phase: str | None = None
 
     @property
     def assistant_id(self) -> str | None:
@@ -137,3 +170,29 @@ class Message:
         if self.author.role is Role.ASSISTANT and self.author.id:
             return self.author.id
         return None
+
+
+@frozen
+class Item:
+    """A thread entry that is not a message: a tool call, its output, reasoning, a
+    compaction, or a type that does not exist yet.  threadgate runs none of them; it
+    keeps each in the thread's order and returns it unchanged.
+
+    ``data`` holds every field of the item but ``id`` and ``type``, as JSON.
+    """
+
+    id: str
+    thread_id: str
+    created_by: str
+    created_at: datetime
+    type: str
+    data: JsonObject = field(factory=dict, hash=False)
+
+
+# One place in a thread's single order: a message or another item.
+Entry: TypeAlias = Message | Item
+
+
+def is_plain(entry: Entry) -> bool:
+    """A user or assistant message: an entry the thread APIs can show as a message."""
+    return isinstance(entry, Message) and entry.author.role in PLAIN_ROLES

@@ -15,7 +15,7 @@ from attrs import frozen
 
 from core.access import KeyStore
 from core.errors import InvalidArgument, ResourceExhausted
-from core.model import Message, Thread
+from core.model import Entry, Thread
 
 Order = Literal["asc", "desc"]
 
@@ -30,7 +30,9 @@ class ThreadPosition:
 
 @frozen
 class MessagePage:
-    messages: list[Message]
+    # entries in the requested order: messages and, unless the list was for plain
+    # messages only, other items
+    messages: list[Entry]
     has_more: bool
 
 
@@ -83,6 +85,12 @@ def thread_full(max_messages: int) -> ResourceExhausted:
     return ResourceExhausted("messages_per_thread", max_messages)
 
 
+def duplicate_id(entry_id: str) -> InvalidArgument:
+    """What a store raises when an entry would take an id some entry already has
+    (ids are unique across the store, and a deleted entry's id stays taken in its thread)."""
+    return InvalidArgument("id", "duplicate_id", id=entry_id)
+
+
 def unknown_cursor(name: str, message_id: str) -> InvalidArgument:
     """What a store raises for an ``after``/``before`` id that is no message of the thread."""
     return InvalidArgument(name, "invalid_cursor", id=message_id)
@@ -97,16 +105,18 @@ class SweepResult:
 
 
 ThreadChange = Callable[[Thread], Thread]
-# Given the current thread, returns the thread as it is after the messages are
-# added, and the messages to add (in order).  Runs inside the store's transaction.
-MessageAppend = Callable[[Thread], tuple[Thread, Sequence[Message]]]
+# Given the current thread, returns the thread as it is after the entries are
+# added, and the entries to add (in order).  Runs inside the store's transaction.
+MessageAppend = Callable[[Thread], tuple[Thread, Sequence[Entry]]]
 
 
 class ThreadStore(Protocol):
     async def create_thread(
-        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+        self, thread: Thread, messages: Sequence[Entry] = (), idempotency: IdempotencyClaim | None = None
     ) -> Thread:
-        """Store a new thread and its initial messages atomically; returns it.
+        """Store a new thread and its initial entries atomically; returns it.
+
+        Raises ``duplicate_id`` if an entry's id is taken.
 
         With ``idempotency`` already claimed (in its window, same fingerprint), store
         nothing and return the thread made the first time (``NotFound`` if it is gone;
@@ -145,15 +155,16 @@ class ThreadStore(Protocol):
         *,
         max_messages: int,
         idempotency: IdempotencyClaim | None = None,
-    ) -> list[Message] | None:
-        """Add messages at the end of a thread's total order; None if no thread.
+    ) -> list[Entry] | None:
+        """Add entries at the end of a thread's total order; None if no thread.
 
         Raises ``ResourceExhausted`` when the thread would hold more than
-        ``max_messages`` messages.  ``idempotency`` works as for ``create_thread``.
+        ``max_messages`` entries, ``duplicate_id`` if an entry's id is taken.
+        ``idempotency`` works as for ``create_thread``.
         """
         ...
 
-    async def get_message(self, thread_id: str, message_id: str) -> Message | None: ...
+    async def get_message(self, thread_id: str, message_id: str) -> Entry | None: ...
 
     async def list_messages(
         self,
@@ -164,17 +175,20 @@ class ThreadStore(Protocol):
         after: str | None = None,
         before: str | None = None,
         run_id: str | None = None,
+        plain_only: bool = False,
     ) -> MessagePage | None:
-        """A page of messages in creation order (or its reverse); None if no thread.
+        """A page of entries in creation order (or its reverse); None if no thread.
 
-        ``after``/``before`` are message ids relative to ``order``.  Raises
-        ``InvalidArgument`` if a cursor id is not a message of this thread.
+        ``after``/``before`` are entry ids relative to ``order`` (any entry's, even one
+        the page leaves out, or a deleted one's).  ``plain_only`` leaves out every entry
+        that is not a plain message (``core.model.is_plain``).  Raises
+        ``InvalidArgument`` if a cursor id is not an entry of this thread.
         """
         ...
 
     async def update_message(
-        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
-    ) -> Message | None: ...
+        self, thread_id: str, message_id: str, change: Callable[[Entry], Entry]
+    ) -> Entry | None: ...
 
     async def delete_message(self, thread_id: str, message_id: str) -> bool: ...
 

@@ -29,13 +29,15 @@ class Core:
         self.store = store
         self.clock = clock
         self.settings = settings
-        self.threads = ThreadService(store, clock, ids, settings.expiration, settings.idempotency_window)
         self.messages = MessageService(
             store,
             clock,
             ids,
             settings.max_messages_per_thread,
             settings.idempotency_window,
+        )
+        self.threads = ThreadService(
+            store, clock, ids, self.messages, settings.expiration, settings.idempotency_window
         )
         self.access = AccessService(store, clock, ids)
 

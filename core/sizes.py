@@ -27,13 +27,29 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from core.errors import InvalidArgument
-from core.model import ImageFilePart, ImageUrlPart, JsonValue, Message, TextPart, Thread, Tool
+from core.model import (
+    ContentPart,
+    Entry,
+    ImageFilePart,
+    ImageUrlPart,
+    Item,
+    JsonObject,
+    JsonValue,
+    Message,
+    RefusalPart,
+    TextPart,
+    Thread,
+    Tool,
+)
 from core.validation import check_count
 
 MAX_TEXT_PART = 256_000  # characters; OpenAI's limit on a message's text
 MAX_CONTENT_BYTES = 1024 * 1024  # UTF-8 bytes of all a message's parts together
 MAX_CONTENT_PARTS = 64
 MAX_ATTACHMENTS = 20
+# an item that is not a message (a tool call's output, reasoning): JSON bytes of its
+# fields.  Only JSON faces show items, so the gRPC limit does not bind them.
+MAX_ITEM_BYTES = 2 * 1024 * 1024
 MAX_TOOLS = 128
 MAX_TOOLS_BYTES = 256 * 1024
 # a page or list response: what a single gRPC message (4 MiB) carries with a margin
@@ -69,12 +85,22 @@ def tools_bytes(tools: Iterable[Tool]) -> int:
     return sum(utf8_len(t.kind) + _FIELD + json_bytes(t.spec) for t in tools)
 
 
-def part_bytes(part: TextPart | ImageFilePart | ImageUrlPart) -> int:
+def part_bytes(part: ContentPart) -> int:
     if isinstance(part, TextPart):
-        return utf8_len(part.text)
+        size = utf8_len(part.text)
+        if part.annotations or part.logprobs:
+            size += json_bytes([*part.annotations, *part.logprobs])
+        return size
     if isinstance(part, ImageUrlPart):
         return utf8_len(part.url) + utf8_len(part.detail)
-    return utf8_len(part.file_id) + utf8_len(part.detail)
+    if isinstance(part, ImageFilePart):
+        return utf8_len(part.file_id) + utf8_len(part.detail)
+    if isinstance(part, RefusalPart):
+        return utf8_len(part.refusal)
+    return sum(utf8_len(getattr(part, name) or "") + _FIELD for name in _FILE_FIELDS)
+
+
+_FILE_FIELDS = ("file_id", "filename", "file_data", "file_url", "detail")
 
 
 def thread_bytes(thread: Thread) -> int:
@@ -101,6 +127,21 @@ def message_bytes(message: Message) -> int:
     )
 
 
+def item_bytes(item: Item) -> int:
+    strings = (item.id, item.thread_id, item.created_by, item.type)
+    return _MESSAGE_FIXED + sum(utf8_len(s) + _FIELD for s in strings) + json_bytes(item.data)
+
+
+def entry_bytes(entry: Entry) -> int:
+    return message_bytes(entry) if isinstance(entry, Message) else item_bytes(entry)
+
+
+def check_item_size(data: JsonObject, field: str) -> None:
+    size = json_bytes(data)
+    if size > MAX_ITEM_BYTES:
+        raise InvalidArgument(field, "item_too_large", maximum=MAX_ITEM_BYTES, size=size)
+
+
 def fit_page(items: Sequence[T], size: Callable[[T], int], budget: int = PAGE_BYTES) -> int:
     """How many of ``items``, from the first, fit in ``budget`` bytes (always at least one)."""
     total = 0
@@ -111,11 +152,11 @@ def fit_page(items: Sequence[T], size: Callable[[T], int], budget: int = PAGE_BY
     return len(items)
 
 
-def check_part_count(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart], field: str) -> None:
+def check_part_count(parts: Sequence[ContentPart], field: str) -> None:
     check_count(len(parts), field, MAX_CONTENT_PARTS)
 
 
-def check_content_size(parts: Sequence[TextPart | ImageFilePart | ImageUrlPart], field: str) -> None:
+def check_content_size(parts: Sequence[ContentPart], field: str) -> None:
     """A whole message's content, over all its parts."""
     total = sum(part_bytes(p) for p in parts)
     if total > MAX_CONTENT_BYTES:

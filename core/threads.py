@@ -11,9 +11,10 @@ from attrs import evolve, field, frozen
 
 from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
+from core.entries import NewEntry
 from core.errors import InvalidArgument, NotFound
-from core.messages import MessageService, NewMessage
-from core.model import ExpirationConfig, ExpirationPolicy, Message, Thread, Tool
+from core.messages import MAX_INITIAL_MESSAGES, MessageService
+from core.model import Entry, ExpirationConfig, ExpirationPolicy, Thread, Tool
 from core.ports import Idempotency, ThreadPosition, ThreadStore
 from core.sizes import check_tools_size, fit_page, thread_bytes
 from core.tools import with_file_search_ids
@@ -31,6 +32,8 @@ from core.validation import (
 )
 
 THREAD_PREFIX = "thread_"
+CONVERSATION_PREFIX = "conv_"
+MAX_CONVERSATION_ITEMS = 20  # OpenAI's limit on items per conversations write
 MAX_CODE_INTERPRETER_FILES = 20  # OpenAI's limit on tool_resources.code_interpreter.file_ids
 AUTHOR_PREFIX = "user_"
 
@@ -40,6 +43,9 @@ class ExpirationSettings:
     default_policy: ExpirationPolicy = ExpirationPolicy.SINCE_LAST_ACTIVE
     default_ttl_days: int = 7
     max_ttl_days: int = 365
+    # OpenAI's conversations never expire: one made over that API gets the longest
+    # idle time a thread may have (shown on the Yandex face as SINCE_LAST_ACTIVE)
+    conversation_ttl_days: int = 365
 
 
 @frozen
@@ -144,9 +150,11 @@ class ThreadService:
         store: ThreadStore,
         clock: Clock,
         ids: IdSource,
+        messages: MessageService,
         expiration: ExpirationSettings = ExpirationSettings(),
         idempotency_window: timedelta = timedelta(hours=24),
     ) -> None:
+        self._messages = messages
         self._idempotency_window = idempotency_window
         self._store = store
         self._clock = clock
@@ -170,13 +178,15 @@ class ThreadService:
         ttl = self._expiration.default_ttl_days if not given.ttl_days else given.ttl_days
         return ExpirationConfig(policy=policy, ttl_days=self._check_ttl(ttl))
 
-    def build_thread(self, request: NewThread, caller: Principal, now: datetime) -> Thread:
+    def build_thread(
+        self, request: NewThread, caller: Principal, now: datetime, prefix: str = THREAD_PREFIX
+    ) -> Thread:
         required(request.folder_id, "folder_id")
         author = check_length(
             request.default_message_author_id, "default_message_author_id", MAX_AUTHOR_ID
         ) or self._ids.new_id(AUTHOR_PREFIX)
         return Thread(
-            id=self._ids.new_id(THREAD_PREFIX),
+            id=self._ids.new_id(prefix),
             folder_id=check_length(request.folder_id, "folder_id", MAX_ID),
             name=check_length(request.name, "name", MAX_NAME),
             description=check_length(request.description, "description", MAX_DESCRIPTION),
@@ -237,11 +247,14 @@ class ThreadService:
         self,
         request: NewThread,
         caller: Principal,
-        messages: Sequence[NewMessage] = (),
-        message_rules: MessageService | None = None,
+        entries: Sequence[NewEntry] = (),
         idempotency: Idempotency | None = None,
+        *,
+        field: str = "messages",
+        max_entries: int = MAX_INITIAL_MESSAGES,
+        prefix: str = THREAD_PREFIX,
     ) -> Thread:
-        """Create a thread, with its initial messages stored in the given order.
+        """Create a thread, with its initial entries stored in the given order.
 
         With ``idempotency``, a retry of the same request within the window returns
         the thread made the first time instead of a second one.
@@ -249,13 +262,11 @@ class ThreadService:
         if request.folder_id:
             caller.require_folder(request.folder_id, AccessRole.EDITOR)
         now = self._clock.now()
-        thread = self.build_thread(request, caller, now)
-        initial: list[Message] = []
-        if messages:
-            if message_rules is None:
-                raise ValueError("initial messages need the message rules")
-            message_rules.check_initial(messages)
-            thread, initial = message_rules.build(thread, messages, caller, now)
+        thread = self.build_thread(request, caller, now, prefix)
+        initial: list[Entry] = []
+        if entries:
+            self._messages.check_initial(entries, field, max_entries)
+            thread, initial = self._messages.build(thread, entries, caller, now)
         claim = None
         if idempotency is not None:
             scope = f"{caller.key_id or caller.subject_id}:create_thread"
@@ -263,6 +274,29 @@ class ThreadService:
         created = await self._store.create_thread(thread, initial, claim)
         # a replay returns the thread made the first time, which may have expired since
         return visible(created, created.id, caller, self._clock.now())
+
+    async def create_conversation(
+        self,
+        folder_id: str,
+        labels: Mapping[str, str],
+        items: Sequence[NewEntry],
+        caller: Principal,
+        idempotency: Idempotency | None = None,
+    ) -> Thread:
+        """A thread made through OpenAI's Conversations API: its id says so, and it
+        expires only after ``conversation_ttl_days`` without activity."""
+        expiration = ExpirationInput(
+            ExpirationPolicy.SINCE_LAST_ACTIVE, self._expiration.conversation_ttl_days
+        )
+        return await self.create(
+            NewThread(folder_id=folder_id, labels=labels, expiration=expiration),
+            caller,
+            items,
+            idempotency,
+            field="items",
+            max_entries=MAX_CONVERSATION_ITEMS,
+            prefix=CONVERSATION_PREFIX,
+        )
 
     async def get(self, thread_id: str, caller: Principal) -> Thread:
         required(thread_id, "thread_id")

@@ -19,13 +19,14 @@ from cattrs.errors import (
 )
 
 from adapters.openai import wire
-from core.messages import NewMessage
+from core.entries import NewMessage
 from core.model import (
     Attachment,
     ContentPart,
     ImageFilePart,
     ImageUrlPart,
     Message,
+    RefusalPart,
     Role,
     TextPart,
     Thread,
@@ -260,12 +261,41 @@ def thread_json(thread: Thread) -> dict[str, Any]:
     }
 
 
-def part_json(part: ContentPart) -> dict[str, Any]:
+def annotation_json(annotation: dict[str, Any]) -> dict[str, Any] | None:
+    """A Responses annotation as Assistants writes one (it has no quoted text or span:
+    both ends are the Responses ``index``); None for kinds Assistants has not."""
+    kind = annotation.get("type")
+    if kind not in ("file_citation", "file_path"):
+        return None
+    index = annotation.get("index")
+    at = index if isinstance(index, int) else 0
+    return {
+        "type": kind,
+        "text": "",
+        "start_index": at,
+        "end_index": at,
+        kind: {"file_id": str(annotation.get("file_id", ""))},
+    }
+
+
+# Assistants knows no "original" image detail
+_IMAGE_DETAIL = {"auto": "auto", "low": "low", "high": "high"}
+
+
+def part_json(part: ContentPart) -> dict[str, Any] | None:
+    """A content part as Assistants shows it; None for a part it has no type for."""
     if isinstance(part, TextPart):
-        return {"type": "text", "text": {"value": part.text, "annotations": []}}
+        annotations = [a for a in map(annotation_json, part.annotations) if a is not None]
+        return {"type": "text", "text": {"value": part.text, "annotations": annotations}}
     if isinstance(part, ImageFilePart):
-        return {"type": "image_file", "image_file": {"file_id": part.file_id, "detail": part.detail}}
-    return {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
+        detail = _IMAGE_DETAIL.get(part.detail, "auto")
+        return {"type": "image_file", "image_file": {"file_id": part.file_id, "detail": detail}}
+    if isinstance(part, ImageUrlPart):
+        detail = _IMAGE_DETAIL.get(part.detail, "auto")
+        return {"type": "image_url", "image_url": {"url": part.url, "detail": detail}}
+    if isinstance(part, RefusalPart):
+        return {"type": "refusal", "refusal": part.refusal}
+    return None  # an inline file (Conversations' input_file)
 
 
 def message_json(message: Message) -> dict[str, Any]:
@@ -280,7 +310,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "thread_id": message.thread_id,
         "run_id": message.run_id,
         "role": message.author.role._value_,
-        "content": [part_json(p) for p in message.content],
+        "content": [j for j in map(part_json, message.content) if j is not None],
         "attachments": [
             {"file_id": a.file_id, "tools": [{"type": t} for t in a.tools]} for a in message.attachments
         ]

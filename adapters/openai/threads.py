@@ -202,7 +202,6 @@ class Endpoints:
             ),
             caller,
             new_messages,
-            self._core.messages,
             self._idempotency(request, raw),
         )
         return json_response(thread_json(thread))

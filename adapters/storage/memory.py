@@ -10,7 +10,7 @@ from attrs import define, evolve, field
 
 from core.access import ApiKey
 from core.errors import NotFound
-from core.model import Message, Thread
+from core.model import Entry, Thread, is_plain
 from core.ports import (
     IdempotencyClaim,
     MessageAppend,
@@ -19,6 +19,7 @@ from core.ports import (
     SweepResult,
     ThreadChange,
     ThreadPosition,
+    duplicate_id,
     key_reused,
     thread_full,
     unknown_cursor,
@@ -29,8 +30,8 @@ from core.ports import (
 class _ThreadRow:
     thread: Thread
     next_seq: int = 1
-    # seq -> message, in insertion (= seq) order
-    messages: dict[int, Message] = field(factory=dict)
+    # seq -> entry, in insertion (= seq) order
+    messages: dict[int, Entry] = field(factory=dict)
     seq_of: dict[str, int] = field(factory=dict)
     # seqs of deleted messages, so an id handed out as a cursor stays usable
     tombstones: dict[str, int] = field(factory=dict)
@@ -42,6 +43,8 @@ class InMemoryStore:
         self._keys: dict[str, ApiKey] = {}
         # (scope, key) -> (fingerprint, created_at, result ids)
         self._claims: dict[tuple[str, str], tuple[str, datetime, list[str]]] = {}
+        # entry id -> its thread's id: entry ids are unique across the store
+        self._entry_threads: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
     def _claimed(self, claim: IdempotencyClaim | None) -> list[str] | None:
@@ -59,7 +62,7 @@ class InMemoryStore:
             self._claims[(claim.scope, claim.key)] = (claim.fingerprint, claim.now, ids)
 
     async def create_thread(
-        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+        self, thread: Thread, messages: Sequence[Entry] = (), idempotency: IdempotencyClaim | None = None
     ) -> Thread:
         async with self._lock:
             first = self._claimed(idempotency)
@@ -68,6 +71,7 @@ class InMemoryStore:
                 if existing is None:
                     raise NotFound("thread", first[0])
                 return existing.thread
+            self._check_ids(messages)
             row = _ThreadRow(thread=thread)
             for message in messages:
                 self._put(row, message)
@@ -75,12 +79,24 @@ class InMemoryStore:
             self._claim(idempotency, [thread.id])
             return thread
 
-    @staticmethod
-    def _put(row: _ThreadRow, message: Message) -> None:
+    def _check_ids(self, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            if entry.id in self._entry_threads:
+                raise duplicate_id(entry.id)
+
+    def _put(self, row: _ThreadRow, message: Entry) -> None:
         seq = row.next_seq
         row.next_seq += 1
         row.messages[seq] = message
         row.seq_of[message.id] = seq
+        row.tombstones.pop(message.id, None)
+        self._entry_threads[message.id] = row.thread.id
+
+    def _drop(self, row: _ThreadRow, seq: int) -> Entry:
+        entry = row.messages.pop(seq)
+        del row.seq_of[entry.id]
+        self._entry_threads.pop(entry.id, None)
+        return entry
 
     async def get_thread(self, thread_id: str) -> Thread | None:
         row = self._threads.get(thread_id)
@@ -96,7 +112,12 @@ class InMemoryStore:
 
     async def delete_thread(self, thread_id: str) -> bool:
         async with self._lock:
-            return self._threads.pop(thread_id, None) is not None
+            row = self._threads.pop(thread_id, None)
+            if row is None:
+                return False
+            for entry_id in row.seq_of:
+                self._entry_threads.pop(entry_id, None)
+            return True
 
     async def list_threads(
         self,
@@ -124,7 +145,7 @@ class InMemoryStore:
         *,
         max_messages: int,
         idempotency: IdempotencyClaim | None = None,
-    ) -> list[Message] | None:
+    ) -> list[Entry] | None:
         async with self._lock:
             row = self._threads.get(thread_id)
             if row is None:
@@ -137,13 +158,14 @@ class InMemoryStore:
             thread, messages = append(row.thread)
             if len(row.messages) + len(messages) > max_messages:
                 raise thread_full(max_messages)
+            self._check_ids(messages)
             row.thread = thread
             for message in messages:
                 self._put(row, message)
             self._claim(idempotency, [m.id for m in messages])
             return list(messages)
 
-    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
+    async def get_message(self, thread_id: str, message_id: str) -> Entry | None:
         row = self._threads.get(thread_id)
         if row is None or message_id not in row.seq_of:
             return None
@@ -164,13 +186,16 @@ class InMemoryStore:
         after: str | None = None,
         before: str | None = None,
         run_id: str | None = None,
+        plain_only: bool = False,
     ) -> MessagePage | None:
         row = self._threads.get(thread_id)
         if row is None:
             return None
         seqs = sorted(row.messages, reverse=order == "desc")
         if run_id is not None:
-            seqs = [s for s in seqs if row.messages[s].run_id == run_id]
+            seqs = [s for s in seqs if getattr(row.messages[s], "run_id", None) == run_id]
+        if plain_only:
+            seqs = [s for s in seqs if is_plain(row.messages[s])]
         # positions along the requested order
         if after is not None:
             cut = self._cursor(row, "after", after)
@@ -187,8 +212,8 @@ class InMemoryStore:
         return MessagePage([row.messages[s] for s in seqs[:limit]], has_more)
 
     async def update_message(
-        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
-    ) -> Message | None:
+        self, thread_id: str, message_id: str, change: Callable[[Entry], Entry]
+    ) -> Entry | None:
         async with self._lock:
             row = self._threads.get(thread_id)
             if row is None or message_id not in row.seq_of:
@@ -202,8 +227,8 @@ class InMemoryStore:
             row = self._threads.get(thread_id)
             if row is None or message_id not in row.seq_of:
                 return False
-            seq = row.seq_of.pop(message_id)
-            del row.messages[seq]
+            seq = row.seq_of[message_id]
+            self._drop(row, seq)
             row.tombstones[message_id] = seq
             return True
 
@@ -215,11 +240,13 @@ class InMemoryStore:
                 row = self._threads[thread_id]
                 if len(row.messages) >= budget:
                     for seq in list(row.messages)[:budget]:
-                        del row.seq_of[row.messages.pop(seq).id]
+                        self._drop(row, seq)
                     return SweepResult(threads, messages + budget, more=True)
                 budget -= len(row.messages) + 1
                 messages += len(row.messages)
                 threads += 1
+                for entry_id in row.seq_of:
+                    self._entry_threads.pop(entry_id, None)
                 del self._threads[thread_id]
                 if budget <= 0:
                     return SweepResult(threads, messages, more=True)

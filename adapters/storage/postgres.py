@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +53,7 @@ from adapters.storage.rows import (
 )
 from core.access import ApiKey
 from core.errors import NotFound
-from core.model import Message, Thread
+from core.model import Entry, Thread
 from core.ports import (
     IdempotencyClaim,
     MessageAppend,
@@ -61,6 +62,7 @@ from core.ports import (
     SweepResult,
     ThreadChange,
     ThreadPosition,
+    duplicate_id,
     key_reused,
     thread_full,
     unknown_cursor,
@@ -85,29 +87,44 @@ _SELECT_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND thr
 
 
 def _insert_messages(first: int) -> str:
-    """Insert rows given as six arrays (see ``_message_arrays``) starting at parameter ``first``."""
-    p = [f"${i}" for i in range(first, first + 6)]
+    """Insert rows given as seven arrays (see ``_message_arrays``) starting at parameter ``first``."""
+    p = [f"${i}" for i in range(first, first + 7)]
     return (
-        "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) "
-        "SELECT u.thread_id, u.seq, u.id, u.created_us, u.run_id, u.body FROM unnest("
-        f"{p[0]}::text[], {p[1]}::bigint[], {p[2]}::text[], {p[3]}::bigint[], {p[4]}::text[], {p[5]}::text[]"
-        ") AS u(thread_id, seq, id, created_us, run_id, body)"
+        "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body, plain) "
+        "SELECT u.thread_id, u.seq, u.id, u.created_us, u.run_id, u.body, u.plain FROM unnest("
+        f"{p[0]}::text[], {p[1]}::bigint[], {p[2]}::text[], {p[3]}::bigint[], {p[4]}::text[], "
+        f"{p[5]}::text[], {p[6]}::boolean[]) AS u(thread_id, seq, id, created_us, run_id, body, plain)"
     )
 
 
-# $1..$16: thread_to_row, $17 next_seq, $18 message_count, $19..$24: the messages
+_TAKEN_ID = re.compile(r"Key \(id\)=\((.*)\) already exists")
+
+
+@contextlib.contextmanager
+def _unique_ids() -> Iterator[None]:
+    """An entry id a client chose may be taken: that is ``duplicate_id``, not a crash."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "messages_by_id":
+            raise
+        found = _TAKEN_ID.search(exc.detail or "")
+        raise duplicate_id(found.group(1) if found else "") from None
+
+
+# $1..$16: thread_to_row, $17 next_seq, $18 message_count, $19..$25: the messages
 _CREATE_THREAD = (
     f"WITH t AS (INSERT INTO threads ({THREAD_COLUMNS}, next_seq, message_count) VALUES ({_params(1, 18)})) "
     + _insert_messages(19)
 )
-# $1..$16: thread_to_row, $17 next_seq, $18 message_count, $19..$24: the messages
+# $1..$16: thread_to_row, $17 next_seq, $18 message_count, $19..$25: the messages
 _APPEND = (
     f"WITH t AS ({_UPDATE_THREAD}, next_seq = $17, message_count = $18 WHERE id = $1) " + _insert_messages(19)
 )
-# as _APPEND, and $25 scope, $26 key, $27 result: the claim's result
+# as _APPEND, and $26 scope, $27 key, $28 result: the claim's result
 _APPEND_CLAIMED = (
     f"WITH t AS ({_UPDATE_THREAD}, next_seq = $17, message_count = $18 WHERE id = $1), "
-    "c AS (UPDATE idempotency SET result = $27 WHERE scope = $25 AND key = $26) " + _insert_messages(19)
+    "c AS (UPDATE idempotency SET result = $28 WHERE scope = $26 AND key = $27) " + _insert_messages(19)
 )
 # Claims the key unless a record in the window holds it: a row comes back when it is
 # ours.  A concurrent claim of the same key waits here until the first commits.
@@ -132,7 +149,7 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def _message_arrays(messages: Sequence[Message], first_seq: int) -> tuple[list[Any], ...]:
+def _message_arrays(messages: Sequence[Entry], first_seq: int) -> tuple[list[Any], ...]:
     rows = [message_to_row(m) for m in messages]
     return (
         [r[1] for r in rows],
@@ -141,6 +158,7 @@ def _message_arrays(messages: Sequence[Message], first_seq: int) -> tuple[list[A
         [r[2] for r in rows],
         [r[3] for r in rows],
         [r[4] for r in rows],
+        [r[5] for r in rows],
     )
 
 
@@ -150,7 +168,7 @@ async def _no_reset(conn: Any) -> None:
 
 
 def _page_sql(
-    order: Order, *, after: bool, before: bool, run_id: bool, reverse: bool
+    order: Order, *, after: bool, before: bool, run_id: bool, plain_only: bool, reverse: bool
 ) -> tuple[str, list[str]]:
     """One statement, so one snapshot, for the thread check, the cursors and the page.
 
@@ -179,6 +197,8 @@ def _page_sql(
     if run_id:
         names.append("run_id")
         where.append(f"run_id = ${len(names) + 2}")
+    if plain_only:
+        where.append("plain")
     direction = "ASC" if (order == "asc") != reverse else "DESC"
     sql = (
         "WITH c AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM threads WHERE id = $1) AS found, "
@@ -269,12 +289,13 @@ class PostgresStore:
     # -- threads ------------------------------------------------------------------
 
     async def create_thread(
-        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+        self, thread: Thread, messages: Sequence[Entry] = (), idempotency: IdempotencyClaim | None = None
     ) -> Thread:
         args = (*thread_to_row(thread), len(messages) + 1, len(messages), *_message_arrays(messages, 1))
         if idempotency is None:
             async with self._guard.write() as conn:
-                await conn.execute(_CREATE_THREAD, *args)
+                with _unique_ids():
+                    await conn.execute(_CREATE_THREAD, *args)
             return thread
         async with self._guard.transaction(deduped=True) as conn:
             first = await self._claim(conn, idempotency, [thread.id])
@@ -283,7 +304,8 @@ class PostgresStore:
                 if row is None:
                     raise NotFound("thread", first[0])
                 return thread_from_row(tuple(row))
-            await conn.execute(_CREATE_THREAD, *args)
+            with _unique_ids():
+                await conn.execute(_CREATE_THREAD, *args)
             return thread
 
     async def get_thread(self, thread_id: str) -> Thread | None:
@@ -342,7 +364,7 @@ class PostgresStore:
         *,
         max_messages: int,
         idempotency: IdempotencyClaim | None = None,
-    ) -> list[Message] | None:
+    ) -> list[Entry] | None:
         async with self._guard.transaction(deduped=idempotency is not None) as conn:
             row = await conn.fetchrow(_LOCK_THREAD, thread_id)
             if row is None:
@@ -362,15 +384,16 @@ class PostgresStore:
                 count + len(messages),
                 *_message_arrays(messages, next_seq),
             )
-            if idempotency is None:
-                await conn.execute(_APPEND, *args)
-            else:
-                result = dumps([m.id for m in messages])
-                await conn.execute(_APPEND_CLAIMED, *args, idempotency.scope, idempotency.key, result)
+            with _unique_ids():
+                if idempotency is None:
+                    await conn.execute(_APPEND, *args)
+                else:
+                    result = dumps([m.id for m in messages])
+                    await conn.execute(_APPEND_CLAIMED, *args, idempotency.scope, idempotency.key, result)
             return list(messages)
 
     @staticmethod
-    async def _messages_by_id(conn: Any, thread_id: str, ids: list[str]) -> list[Message]:
+    async def _messages_by_id(conn: Any, thread_id: str, ids: list[str]) -> list[Entry]:
         rows = await conn.fetch(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE thread_id = $1 AND id = ANY($2::text[])",
             thread_id,
@@ -382,7 +405,7 @@ class PostgresStore:
                 raise NotFound("message", message_id)
         return [found[i] for i in ids]
 
-    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
+    async def get_message(self, thread_id: str, message_id: str) -> Entry | None:
         async with self._guard.read() as conn:
             row = await conn.fetchrow(_SELECT_MESSAGE, message_id, thread_id)
         return message_from_row(tuple(row)) if row else None
@@ -396,6 +419,7 @@ class PostgresStore:
         after: str | None = None,
         before: str | None = None,
         run_id: str | None = None,
+        plain_only: bool = False,
     ) -> MessagePage | None:
         # `before` alone asks for the page just before the cursor: read it walking
         # backwards, then put it back in the requested order.
@@ -405,6 +429,7 @@ class PostgresStore:
             after=after is not None,
             before=before is not None,
             run_id=run_id is not None,
+            plain_only=plain_only,
             reverse=reverse,
         )
         given = {"after": after, "before": before, "run_id": run_id}
@@ -425,8 +450,8 @@ class PostgresStore:
         return MessagePage([message_from_row(r) for r in found], has_more)
 
     async def update_message(
-        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
-    ) -> Message | None:
+        self, thread_id: str, message_id: str, change: Callable[[Entry], Entry]
+    ) -> Entry | None:
         async with self._guard.transaction() as conn:
             row = await conn.fetchrow(_SELECT_MESSAGE + " FOR UPDATE", message_id, thread_id)
             if row is None:
@@ -434,7 +459,11 @@ class PostgresStore:
             updated = change(message_from_row(tuple(row)))
             new = message_to_row(updated)
             await conn.execute(
-                "UPDATE messages SET run_id = $1, body = $2 WHERE id = $3", new[3], new[4], message_id
+                "UPDATE messages SET run_id = $1, body = $2, plain = $3 WHERE id = $4",
+                new[3],
+                new[4],
+                new[5],
+                message_id,
             )
             return updated
 
@@ -447,7 +476,9 @@ class PostgresStore:
                 "WITH d AS (DELETE FROM messages WHERE id = $2 AND thread_id = $1 "
                 "RETURNING thread_id, id, seq), "
                 "t AS (INSERT INTO message_tombstones (thread_id, id, seq) "
-                "SELECT thread_id, id, seq FROM d), "
+                "SELECT thread_id, id, seq FROM d "
+                # a client may have reused a deleted entry's id
+                "ON CONFLICT (thread_id, id) DO UPDATE SET seq = EXCLUDED.seq), "
                 "u AS (UPDATE threads SET message_count = message_count - 1 "
                 "WHERE id = $1 AND EXISTS (SELECT 1 FROM d)) "
                 "SELECT count(*) FROM d",

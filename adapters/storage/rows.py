@@ -16,17 +16,22 @@ from core.model import (
     Attachment,
     Author,
     ContentPart,
+    Entry,
     ExpirationConfig,
     ExpirationPolicy,
+    FilePart,
     ImageFilePart,
     ImageUrlPart,
+    Item,
     JsonObject,
     Message,
     MessageStatus,
+    RefusalPart,
     Role,
     TextPart,
     Thread,
     Tool,
+    is_plain,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,25 +106,54 @@ def thread_from_row(r: tuple[Any, ...]) -> Thread:
     )
 
 
+_FILE_FIELDS = ("file_id", "filename", "file_data", "file_url", "detail")
+
+
 def _part_to_json(part: ContentPart) -> JsonObject:
     if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
+        text: JsonObject = {"type": "text", "text": part.text}
+        if part.annotations:
+            text["annotations"] = list(part.annotations)
+        if part.logprobs:
+            text["logprobs"] = list(part.logprobs)
+        return text
     if isinstance(part, ImageFilePart):
         return {"type": "image_file", "file_id": part.file_id, "detail": part.detail}
-    return {"type": "image_url", "url": part.url, "detail": part.detail}
+    if isinstance(part, ImageUrlPart):
+        return {"type": "image_url", "url": part.url, "detail": part.detail}
+    if isinstance(part, RefusalPart):
+        return {"type": "refusal", "refusal": part.refusal}
+    file: JsonObject = {"type": "file"}
+    for name in _FILE_FIELDS:
+        if getattr(part, name) is not None:
+            file[name] = getattr(part, name)
+    return file
 
 
 def _part_from_json(data: dict[str, Any]) -> ContentPart:
     kind = data["type"]
     if kind == "text":
-        return TextPart(text=data["text"])
+        return TextPart(
+            text=data["text"],
+            annotations=tuple(data.get("annotations", ())),
+            logprobs=tuple(data.get("logprobs", ())),
+        )
     if kind == "image_file":
         return ImageFilePart(file_id=data["file_id"], detail=data["detail"])
-    return ImageUrlPart(url=data["url"], detail=data["detail"])
+    if kind == "image_url":
+        return ImageUrlPart(url=data["url"], detail=data["detail"])
+    if kind == "refusal":
+        return RefusalPart(refusal=data["refusal"])
+    return FilePart(**{name: data.get(name) for name in _FILE_FIELDS})
 
 
-def message_to_row(m: Message) -> tuple[Any, ...]:
-    body = {
+def message_to_row(m: Entry) -> tuple[Any, ...]:
+    """(id, thread_id, created_us, run_id, body, plain): ``plain`` is its own column so
+    that the thread APIs can page over plain messages only."""
+    if isinstance(m, Item):
+        item = {"created_by": m.created_by, "item": {"type": m.type, "data": m.data}}
+        return (m.id, m.thread_id, to_us(m.created_at), None, dumps(item), False)
+    body: dict[str, Any] = {
         "created_by": m.created_by,
         "author": {"id": m.author.id, "role": m.author.role._value_},
         "content": [_part_to_json(p) for p in m.content],
@@ -127,7 +161,9 @@ def message_to_row(m: Message) -> tuple[Any, ...]:
         "status": m.status._value_,
         "attachments": [{"file_id": a.file_id, "tools": list(a.tools)} for a in m.attachments],
     }
-    return (m.id, m.thread_id, to_us(m.created_at), m.run_id, dumps(body))
+    if m.phase is not None:
+        body["phase"] = m.phase
+    return (m.id, m.thread_id, to_us(m.created_at), m.run_id, dumps(body), is_plain(m))
 
 
 # Enum(value) goes through EnumMeta.__call__ (~0.6 µs); a list page decodes 40 of them
@@ -135,8 +171,19 @@ _ROLES = {r.value: r for r in Role}
 _STATUSES = {s.value: s for s in MessageStatus}
 
 
-def message_from_row(r: tuple[Any, ...]) -> Message:
+def message_from_row(r: tuple[Any, ...]) -> Entry:
+    """From the first five columns of ``message_to_row``."""
     body = orjson.loads(r[4])
+    item = body.get("item")
+    if item is not None:
+        return Item(
+            id=r[0],
+            thread_id=r[1],
+            created_at=from_us(r[2]),
+            created_by=body["created_by"],
+            type=item["type"],
+            data=item["data"],
+        )
     author = body["author"]
     attachments = body["attachments"]
     return Message(
@@ -152,6 +199,7 @@ def message_from_row(r: tuple[Any, ...]) -> Message:
         attachments=tuple([Attachment(file_id=a["file_id"], tools=tuple(a["tools"])) for a in attachments])
         if attachments
         else (),
+        phase=body.get("phase"),
     )
 
 

@@ -35,7 +35,7 @@ from adapters.storage.sqlite_errors import check_free_space, reraise
 from adapters.storage.sqlite_schema import migrate
 from core.access import ApiKey
 from core.errors import NotFound, Unavailable
-from core.model import Message, Thread
+from core.model import Entry, Thread
 from core.ports import (
     IdempotencyClaim,
     MessageAppend,
@@ -44,6 +44,7 @@ from core.ports import (
     SweepResult,
     ThreadChange,
     ThreadPosition,
+    duplicate_id,
     key_reused,
     thread_full,
     unknown_cursor,
@@ -169,7 +170,7 @@ class SqliteStore:
             )
 
     async def create_thread(
-        self, thread: Thread, messages: Sequence[Message] = (), idempotency: IdempotencyClaim | None = None
+        self, thread: Thread, messages: Sequence[Entry] = (), idempotency: IdempotencyClaim | None = None
     ) -> Thread:
         def run(conn: sqlite3.Connection) -> Thread:
             first = self._claimed(conn, idempotency)
@@ -193,16 +194,25 @@ class SqliteStore:
             raise exc if idempotency is None else exc.deduplicated() from exc.__cause__
 
     @staticmethod
-    def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message], first_seq: int) -> None:
+    def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Entry], first_seq: int) -> None:
         if not messages:
             return  # most threads start empty: no statement at all
-        conn.executemany(
-            "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) VALUES (?,?,?,?,?,?)",
-            [
-                (row[1], first_seq + i, row[0], row[2], row[3], row[4])
-                for i, row in enumerate(message_to_row(m) for m in messages)
-            ],
-        )
+        rows = [message_to_row(m) for m in messages]
+        try:
+            conn.executemany(
+                "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body, plain) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(r[1], first_seq + i, r[0], r[2], r[3], r[4], r[5]) for i, r in enumerate(rows)],
+            )
+        except sqlite3.IntegrityError:
+            # minted ids never collide; an id a client chose may be taken
+            ids = [r[0] for r in rows]
+            taken = conn.execute(  # rows of this batch may be in already: not those
+                f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids))}) "
+                "AND NOT (thread_id = ? AND seq >= ?)",
+                (*ids, rows[0][1], first_seq),
+            ).fetchone()
+            raise duplicate_id(taken[0] if taken else ids[0]) from None
 
     def _get_thread(self, thread_id: str) -> Thread | None:
         try:
@@ -280,8 +290,8 @@ class SqliteStore:
         *,
         max_messages: int,
         idempotency: IdempotencyClaim | None = None,
-    ) -> list[Message] | None:
-        def run(conn: sqlite3.Connection) -> list[Message] | None:
+    ) -> list[Entry] | None:
+        def run(conn: sqlite3.Connection) -> list[Entry] | None:
             row = conn.execute(
                 f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads WHERE id = ?",
                 (thread_id,),
@@ -314,7 +324,7 @@ class SqliteStore:
         except Unavailable as exc:
             raise exc if idempotency is None else exc.deduplicated() from exc.__cause__
 
-    async def get_message(self, thread_id: str, message_id: str) -> Message | None:
+    async def get_message(self, thread_id: str, message_id: str) -> Entry | None:
         try:
             row = self._db.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
@@ -343,9 +353,10 @@ class SqliteStore:
         after: str | None = None,
         before: str | None = None,
         run_id: str | None = None,
+        plain_only: bool = False,
     ) -> MessagePage | None:
         try:
-            return self._page(thread_id, order, limit, after, before, run_id)
+            return self._page(thread_id, order, limit, after, before, run_id, plain_only)
         except sqlite3.Error as exc:
             reraise(exc)
 
@@ -357,6 +368,7 @@ class SqliteStore:
         after: str | None,
         before: str | None,
         run_id: str | None,
+        plain_only: bool,
     ) -> MessagePage | None:
         db = self._db
         db.execute("BEGIN")  # one snapshot for the cursor lookups and the page
@@ -368,6 +380,8 @@ class SqliteStore:
             if run_id is not None:
                 where.append("run_id = ?")
                 args.append(run_id)
+            if plain_only:
+                where.append("plain = 1")
             forward = ">" if order == "asc" else "<"
             backward = "<" if order == "asc" else ">"
             if after is not None:
@@ -395,9 +409,9 @@ class SqliteStore:
         return MessagePage([message_from_row(r) for r in rows], has_more)
 
     async def update_message(
-        self, thread_id: str, message_id: str, change: Callable[[Message], Message]
-    ) -> Message | None:
-        def run(conn: sqlite3.Connection) -> Message | None:
+        self, thread_id: str, message_id: str, change: Callable[[Entry], Entry]
+    ) -> Entry | None:
+        def run(conn: sqlite3.Connection) -> Entry | None:
             row = conn.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND thread_id = ?",
                 (message_id, thread_id),
@@ -407,7 +421,8 @@ class SqliteStore:
             updated = change(message_from_row(row))
             new = message_to_row(updated)
             conn.execute(
-                "UPDATE messages SET run_id = ?, body = ? WHERE id = ?", (new[3], new[4], message_id)
+                "UPDATE messages SET run_id = ?, body = ?, plain = ? WHERE id = ?",
+                (new[3], new[4], new[5], message_id),
             )
             return updated
 
@@ -421,8 +436,8 @@ class SqliteStore:
             if row is None:
                 return False
             conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-            conn.execute(
-                "INSERT INTO message_tombstones (thread_id, id, seq) VALUES (?,?,?)",
+            conn.execute(  # REPLACE: a client may have reused a deleted entry's id
+                "INSERT OR REPLACE INTO message_tombstones (thread_id, id, seq) VALUES (?,?,?)",
                 (thread_id, message_id, row[0]),
             )
             conn.execute("UPDATE threads SET message_count = message_count - 1 WHERE id = ?", (thread_id,))

@@ -79,6 +79,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_by_age ON idempotency (created_us);
     """,
+    # 4: entries that are not plain user/assistant messages (Conversations items,
+    # system and developer messages); the thread APIs page over plain ones only
+    """
+    ALTER TABLE messages ADD COLUMN plain INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 
 

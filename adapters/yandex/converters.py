@@ -19,8 +19,9 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2,
 )
 from adapters.yandex._gen.yandex.cloud.ai.common import common_pb2
+from core.entries import NewMessage
 from core.errors import InvalidArgument
-from core.messages import NewMessage, parse_role
+from core.messages import parse_role
 from core.model import (
     ContentPart,
     ExpirationPolicy,
@@ -28,6 +29,7 @@ from core.model import (
     ImageUrlPart,
     Message,
     MessageStatus,
+    RefusalPart,
     Role,
     TextPart,
     Thread,
@@ -198,6 +200,10 @@ def _part_to_pb(part: ContentPart) -> message_pb2.ContentPart:
         text = f"[image_file {part.file_id}]"
     elif isinstance(part, ImageUrlPart):
         text = f"[image_url {part.url}]"
+    elif isinstance(part, RefusalPart):
+        text = part.refusal
+    else:  # an inline file: named, never its data
+        text = f"[input_file {part.file_id or part.filename or part.file_url or ''}]"
     return message_pb2.ContentPart(text=message_pb2.Text(content=text))
 
 

@@ -70,9 +70,7 @@ class ThreadServiceServicer(_Servicer, thread_service_pb2_grpc.ThreadServiceServ
     ) -> thread_pb2.Thread:
         caller = await self._auth(context)
         new, messages = cv.create_request_to_core(request)
-        thread = await self._core.threads.create(
-            new, caller, messages, self._core.messages, idempotency_of(request, context)
-        )
+        thread = await self._core.threads.create(new, caller, messages, idempotency_of(request, context))
         return cv.thread_to_pb(thread)
 
     @unary

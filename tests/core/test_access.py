@@ -7,8 +7,8 @@ import hmac
 import pytest
 
 from core.access import AccessRole, Principal, digest
+from core.entries import NewMessage
 from core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from core.messages import NewMessage
 from core.model import TextPart
 from core.services import Core
 from core.threads import NewThread, ThreadUpdate

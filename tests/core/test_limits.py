@@ -8,8 +8,8 @@ import pytest
 
 from adapters.storage.memory import InMemoryStore
 from core.access import Principal
+from core.entries import NewMessage
 from core.errors import InvalidArgument, NotFound
-from core.messages import NewMessage
 from core.model import Attachment, ImageUrlPart, TextPart, Tool
 from core.ports import Idempotency
 from core.services import Core, CoreSettings

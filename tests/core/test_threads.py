@@ -235,7 +235,7 @@ def test_page_token_has_the_yandex_shape() -> None:
 async def test_message_writes_are_activity_for_since_last_active(
     core: Core, alice: Principal, clock: ManualClock
 ) -> None:
-    from core.messages import NewMessage
+    from core.entries import NewMessage
     from core.model import TextPart
 
     t = await core.threads.create(NewThread(folder_id="f", expiration=ExpirationInput(ttl_days=2)), alice)
@@ -260,7 +260,7 @@ async def test_message_writes_are_activity_for_since_last_active(
 
 
 async def test_expired_thread_messages_are_gone_too(core: Core, alice: Principal, clock: ManualClock) -> None:
-    from core.messages import NewMessage
+    from core.entries import NewMessage
     from core.model import TextPart
 
     t = await core.threads.create(
@@ -283,8 +283,8 @@ async def test_expired_thread_messages_are_gone_too(core: Core, alice: Principal
 async def test_sweeper_removes_expired_threads_in_batches(
     core: Core, alice: Principal, clock: ManualClock
 ) -> None:
+    from core.entries import NewMessage
     from core.expiry import ExpirySweeper, SweepSettings
-    from core.messages import NewMessage
     from core.model import TextPart
 
     keep = await core.threads.create(NewThread(folder_id="f", expiration=ExpirationInput(ttl_days=30)), alice)
@@ -310,7 +310,7 @@ async def test_sweeper_removes_expired_threads_in_batches(
 
 async def test_nul_characters_are_refused_or_name_nothing(core: Core, alice: Principal) -> None:
     from core.access import ANONYMOUS
-    from core.messages import NewMessage
+    from core.entries import NewMessage
     from core.model import TextPart
 
     for field, request in (
