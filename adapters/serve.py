@@ -23,7 +23,7 @@ from adapters.http import h11_protocol
 from adapters.http.app import build_app
 from adapters.http.connections import open_gate
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
-from adapters.openai.threads import RestOptions
+from adapters.openai.requests import RestOptions
 from adapters.settings import Settings
 from core.access import AccessRole
 from core.expiry import SweepSettings

@@ -192,3 +192,14 @@ def build_item(new: NewItem, entry_id: str, thread_id: str, created_by: str, at:
 
 def prefix_for(new: NewEntry) -> str:
     return MESSAGE_PREFIX if isinstance(new, NewMessage) else ITEM_PREFIXES.get(new.type, ITEM_PREFIX)
+
+
+def located(exc: InvalidArgument, entries: Sequence[NewEntry], field: str) -> InvalidArgument:
+    """A store's ``duplicate_id`` names an id; say which entry of the request has it."""
+    if exc.code != "duplicate_id":
+        return exc
+    for i, new in enumerate(entries):
+        if new.id == exc.params.get("id"):
+            where = f"{field}[{i}].id" if field else "id"
+            return InvalidArgument(where, "duplicate_id", **exc.params)
+    return exc

@@ -13,7 +13,15 @@ from attrs import evolve, frozen
 
 from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
-from core.entries import NewEntry, NewMessage, build_item, check_entries, check_message, prefix_for
+from core.entries import (
+    NewEntry,
+    NewMessage,
+    build_item,
+    check_entries,
+    check_message,
+    located,
+    prefix_for,
+)
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.model import Author, Entry, Message, Role, Thread, is_plain
 from core.ports import Idempotency, MessagePage, Order, ThreadStore
@@ -118,7 +126,7 @@ class MessageService:
     ) -> list[Entry]:
         """Entries at the end of the thread, all or none, in the order given."""
         check_entries(entries, field, maximum)
-        return await self._append(thread_id, entries, caller, idempotency, scope)
+        return await self._append(thread_id, entries, caller, idempotency, scope, field)
 
     async def _append(
         self,
@@ -127,6 +135,7 @@ class MessageService:
         caller: Principal,
         idempotency: Idempotency | None,
         scope: str,
+        field: str = "",
     ) -> list[Entry]:
         required(thread_id, "thread_id")
         now = self._clock.now()
@@ -142,9 +151,12 @@ class MessageService:
 
         if not usable_id(thread_id):
             raise NotFound("thread", thread_id)
-        added = await self._store.append_messages(
-            thread_id, append, max_messages=self._max_messages, idempotency=claim
-        )
+        try:
+            added = await self._store.append_messages(
+                thread_id, append, max_messages=self._max_messages, idempotency=claim
+            )
+        except InvalidArgument as exc:
+            raise located(exc, entries, field) from None
         if added is None:
             raise NotFound("thread", thread_id)
         if claim is not None:

@@ -11,7 +11,7 @@ from attrs import evolve, field, frozen
 
 from core.access import AccessRole, Principal, visible
 from core.clock import Clock, IdSource
-from core.entries import NewEntry
+from core.entries import NewEntry, located
 from core.errors import InvalidArgument, NotFound
 from core.messages import MAX_INITIAL_MESSAGES, MessageService
 from core.model import Entry, ExpirationConfig, ExpirationPolicy, Thread, Tool
@@ -271,7 +271,10 @@ class ThreadService:
         if idempotency is not None:
             scope = f"{caller.key_id or caller.subject_id}:create_thread"
             claim = idempotency.claim(scope, thread.folder_id, now, self._idempotency_window)
-        created = await self._store.create_thread(thread, initial, claim)
+        try:
+            created = await self._store.create_thread(thread, initial, claim)
+        except InvalidArgument as exc:
+            raise located(exc, entries, field) from None
         # a replay returns the thread made the first time, which may have expired since
         return visible(created, created.id, caller, self._clock.now())
 

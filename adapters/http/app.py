@@ -18,7 +18,7 @@ from adapters.http.operations import Operations
 from adapters.observability import Metrics
 from adapters.openai.app import http_error, openai_app
 from adapters.openai.limits import BodyLimits
-from adapters.openai.threads import RestOptions
+from adapters.openai.requests import RestOptions
 from core.services import Core
 
 

@@ -1,4 +1,5 @@
-"""The OpenAI face as one ASGI app: the Assistants threads routes and OpenAI-shaped errors.
+"""The OpenAI face as one ASGI app: the Assistants threads and Conversations routes, and
+OpenAI-shaped errors.
 
 The HTTP host mounts it at ``/v1``; every error under it, from a bad body to an
 unknown path, has OpenAI's envelope.
@@ -14,9 +15,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from adapters.openai.conversations import ConversationEndpoints
 from adapters.openai.errors import domain_error_response, error_response
 from adapters.openai.limits import BodyTimeout, body_timed_out, client_gone
-from adapters.openai.threads import BadRequest, Endpoints, RestOptions
+from adapters.openai.requests import BadRequest, RestOptions
+from adapters.openai.threads import Endpoints
 from core.errors import DomainError
 from core.services import Core
 
@@ -32,7 +35,7 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return domain_error_response(exc)
+    return domain_error_response(exc, getattr(request.state, "nouns", None))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -78,6 +81,17 @@ def openai_app(core: Core, options: RestOptions) -> Starlette:
         Route("/threads/{thread_id}/messages/{message_id}", e.get_message, methods=["GET"]),
         Route("/threads/{thread_id}/messages/{message_id}", e.modify_message, methods=["POST"]),
         Route("/threads/{thread_id}/messages/{message_id}", e.delete_message, methods=["DELETE"]),
+    ]
+    c = ConversationEndpoints(core, options)
+    routes += [
+        Route("/conversations", c.create, methods=["POST"]),
+        Route("/conversations/{conversation_id}", c.retrieve, methods=["GET"]),
+        Route("/conversations/{conversation_id}", c.update, methods=["POST"]),
+        Route("/conversations/{conversation_id}", c.delete, methods=["DELETE"]),
+        Route("/conversations/{conversation_id}/items", c.create_items, methods=["POST"]),
+        Route("/conversations/{conversation_id}/items", c.list_items, methods=["GET"]),
+        Route("/conversations/{conversation_id}/items/{item_id}", c.retrieve_item, methods=["GET"]),
+        Route("/conversations/{conversation_id}/items/{item_id}", c.delete_item, methods=["DELETE"]),
     ]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     # a trailing slash would answer 307 with a Location built from the client's Host

@@ -92,7 +92,28 @@ _WORDS: dict[str, Callable[[str, Mapping[str, Any]], str]] = {
     ),
     "invalid_field_mask": lambda p, v: f"Invalid field mask path: '{shorten(v['path'])}'.",
     "invalid_page_token": lambda p, _: "Invalid page token.",
-    "invalid_cursor": lambda p, v: f"Invalid '{p}': no message with id '{shorten(v['id'])}' in this thread.",
+    "invalid_cursor": lambda p, v: f"Invalid '{p}': no entry with id '{shorten(v['id'])}' here.",
+    "duplicate_id": lambda p, v: (
+        f"Duplicate item found with id '{shorten(v['id'])}'. Remove duplicate items from your input "
+        "and try again."
+    ),
+    "part_not_for_role": lambda p, v: (
+        f"Invalid '{p}': a message with role '{v['role']}' cannot hold "
+        f"{'a refusal' if v['part'] == 'refusal' else 'an input_file'} part."
+    ),
+    "invalid_item_type": lambda p, v: f"Invalid '{p}': '{shorten(v['value'])}' is not an item type.",
+    "input_only_item": lambda p, v: (
+        f"Invalid '{p}': '{shorten(v['value'])}' items cannot be stored in a conversation."
+    ),
+    "item_too_large": lambda p, v: (
+        f"Invalid '{p}': the item is too large. Expected at most {v['maximum']} bytes, "
+        f"but got about {v['size']} bytes instead."
+    ),
+    "empty_string": lambda p, _: (
+        f"Invalid '{p}': empty string. Expected a string with minimum length 1, "
+        "but got an empty string instead."
+    ),
+    "invalid_type": lambda p, v: f"Invalid type for '{p}': expected a {v.get('expected', 'value')}.",
     "not_an_id": lambda p, _: f"Invalid '{p}': not an id.",
     "idempotency_key_reused": lambda p, v: (
         f"The idempotency key '{shorten(v['key'])}' was already used for a different request."
@@ -107,6 +128,9 @@ _OPENAI_CODES = {
     "property_name_above_max_length": "string_above_max_length",
     "not_an_id": "invalid_value",
     "invalid_idempotency_key": "invalid_value",
+    "part_not_for_role": "invalid_value",
+    "invalid_item_type": "invalid_value",
+    "input_only_item": "invalid_value",
 }
 
 
@@ -162,11 +186,15 @@ def unavailable_response(exc: Unavailable) -> Response:
     return error_response(503, message, type_="server_error", code=exc.code)
 
 
-def domain_error_response(exc: DomainError) -> Response:
+def domain_error_response(exc: DomainError, nouns: Mapping[str, str] | None = None) -> Response:
+    """``nouns`` renames the core's resources (``thread`` is a ``conversation`` on the
+    Conversations routes)."""
+    names = nouns or {}
     if isinstance(exc, Unavailable):
         return unavailable_response(exc)
     if isinstance(exc, NotFound):
-        return error_response(404, f"No {exc.resource} found with id '{shorten(exc.resource_id)}'.")
+        noun = names.get(exc.resource, exc.resource)
+        return error_response(404, f"No {noun} found with id '{shorten(exc.resource_id)}'.")
     if isinstance(exc, InvalidArgument):
         param = openai_param(exc.field)
         code = _OPENAI_CODES.get(exc.code, exc.code)
@@ -182,7 +210,10 @@ def domain_error_response(exc: DomainError) -> Response:
         return error_response(403, f"This operation needs the '{exc.params.get('role')}' role.")
     if isinstance(exc, ResourceExhausted):
         # a hard limit, not a rate limit: 400 so the SDK does not retry it
-        message = f"The thread already holds the maximum of {exc.limit} messages."
+        message = (
+            f"The {names.get('thread', 'thread')} already holds the maximum of {exc.limit} "
+            f"{names.get('message', 'message')}s."
+        )
         return error_response(400, message, code=exc.limit_name + "_exceeded")
     if isinstance(exc, FailedPrecondition):
         return error_response(400, str(exc), code=exc.code)

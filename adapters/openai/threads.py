@@ -1,62 +1,22 @@
-"""Thin REST handlers: parse the OpenAI request, call the core, render the answer."""
+"""The Assistants threads routes: parse the OpenAI request, call the core, render the answer."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, TypeVar
-
-import cattrs
-import orjson
-from attrs import frozen
 from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.openai import wire
 from adapters.openai.converters import (
-    field_problems,
     file_ids_of,
     file_search_ids_of,
-    make_converter,
     message_json,
     message_to_core,
     thread_json,
 )
-from core.access import AccessRole, Principal
-from core.ports import Idempotency
-from core.services import Core
+from adapters.openai.requests import BadRequest, RequestReader, json_response
+from core.access import Principal
 from core.threads import NewThread, ThreadUpdate
 from core.tools import with_file_search_ids
-
-T = TypeVar("T")
-
-BEARER = frozenset({"bearer"})
-_ID_SHAPE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
-_INTEGER = re.compile(r"-?[0-9]{1,9}", re.ASCII)
-
-
-class BadRequest(Exception):
-    """A request that fails before it reaches the core; rendered as a 400 (or ``status``)."""
-
-    def __init__(
-        self, message: str, param: str | None = None, code: str | None = None, status: int = 400
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-        self.status = status
-
-
-@frozen
-class RestOptions:
-    default_folder: str = "default"
-    allow_anonymous: bool = False
-    # like the real API, refuse requests without "OpenAI-Beta: assistants=v2"
-    require_openai_beta: bool = True
-    max_body_bytes: int = 2 * 1024 * 1024
-    # seconds the whole request body has to arrive in (0: no limit)
-    body_timeout: float = 30.0
-
 
 MISSING_BETA = (
     "You must provide the 'OpenAI-Beta' header to access the Assistants API. "
@@ -75,109 +35,13 @@ def check_beta(header: str | None) -> None:
     raise BadRequest(OLD_BETA if "assistants=v1" in values else MISSING_BETA, code="invalid_beta")
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
-class Endpoints:
-    def __init__(self, core: Core, options: RestOptions) -> None:
-        self._core = core
-        self._options = options
-        self._folder = options.default_folder
-        self._converter = make_converter()
-
+class Endpoints(RequestReader):
     async def _caller(self, request: Request) -> Principal:
         """Authenticate the request (and check OpenAI-Beta, as the real API did)."""
         principal = await self._authenticate(request)
         if self._options.require_openai_beta:
             check_beta(request.headers.get("openai-beta"))
         return principal
-
-    async def _authenticate(self, request: Request) -> Principal:
-        principal = await self._core.access.authenticate_header(
-            request.headers.get("authorization"), BEARER, allow_anonymous=self._options.allow_anonymous
-        )
-        request.state.principal = principal
-        return principal
-
-    @staticmethod
-    def _idempotency(request: Request, raw: dict[str, Any]) -> Idempotency | None:
-        """An ``Idempotency-Key`` header makes a retried create return the first result."""
-        key = request.headers.get("idempotency-key")
-        if key is None:
-            return None
-        return Idempotency.of(key, orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
-
-    def _folder_of(self, request: Request, principal: Principal) -> str:
-        """The folder REST-created threads go to: OpenAI-Project, else the key's default."""
-        project = request.headers.get("openai-project")
-        if project:
-            principal.require_folder(project, AccessRole.VIEWER)
-            return project
-        return self._folder if principal.folders is None else principal.default_folder
-
-    async def _read(self, request: Request) -> bytes:
-        limit = self._options.max_body_bytes
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                # Read (and drop) what the client is still sending, within reason:
-                # Hypercorn cannot finish the exchange while a body is half read.
-                async for rest in request.stream():
-                    size += len(rest)
-                    if size > 8 * limit:
-                        break
-                raise BadRequest(
-                    f"Request body too large: the limit is {limit} bytes.",
-                    code="request_too_large",
-                    status=413,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def _body(self, request: Request, cl: type[T]) -> tuple[T, dict[str, Any]]:
-        raw = await self._read(request)
-        if not raw.strip():
-            data: Any = {}
-        else:
-            media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-            if media != "application/json":
-                raise BadRequest(
-                    f"Unsupported content type: '{media}'. This API only accepts 'application/json' "
-                    "request bodies.",
-                    code="unsupported_content_type",
-                )
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise BadRequest(
-                    "We could not parse the JSON body of your request. The API expects a JSON "
-                    "payload, but what was sent was not valid JSON.",
-                ) from None
-        if not isinstance(data, dict):
-            raise BadRequest("Invalid body: expected a JSON object.", code="invalid_type")
-        try:
-            return self._converter.structure(data, cl), data
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-            problems = field_problems(exc)
-            if not problems:
-                raise BadRequest("Invalid request body.") from None
-            # like OpenAI, name an unknown parameter before anything else
-            first = min(problems, key=lambda p: p.code != "unknown_parameter")
-            raise BadRequest(first.message, first.param, first.code) from None
-
-    @staticmethod
-    def _id(request: Request, name: str, prefix: str) -> str:
-        value = str(request.path_params[name])
-        if not value.startswith(prefix) or not _ID_SHAPE.fullmatch(value):
-            raise BadRequest(
-                f"Invalid '{name}': '{value}'. Expected an ID that begins with '{prefix.rstrip('_')}'.",
-                param=name,
-                code="invalid_id_prefix",
-            )
-        return value
 
     # -- threads ------------------------------------------------------------------
 
@@ -208,13 +72,13 @@ class Endpoints:
 
     async def get_thread(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
+        thread_id = self._id(request, "thread_id")
         thread = await self._core.threads.get(thread_id, caller)
         return json_response(thread_json(thread))
 
     async def modify_thread(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
+        thread_id = self._id(request, "thread_id")
         body, raw = await self._body(request, wire.ModifyThreadBody)
         resources = body.tool_resources
         if resources and resources.file_search and resources.file_search.vector_stores:
@@ -246,7 +110,7 @@ class Endpoints:
 
     async def delete_thread(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
+        thread_id = self._id(request, "thread_id")
         await self._core.threads.delete(thread_id, caller)
         return json_response({"id": thread_id, "object": "thread.deleted", "deleted": True})
 
@@ -254,7 +118,7 @@ class Endpoints:
 
     async def create_message(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
+        thread_id = self._id(request, "thread_id")
         body, raw = await self._body(request, wire.CreateMessageBody)
         message = await self._core.messages.create(
             thread_id, message_to_core(body), caller, self._idempotency(request, raw)
@@ -263,24 +127,9 @@ class Endpoints:
 
     async def list_messages(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
+        thread_id = self._id(request, "thread_id")
         q = request.query_params
-        limit_text = q.get("limit", "20")
-        if _INTEGER.fullmatch(limit_text):
-            limit = int(limit_text)
-        else:
-            raise BadRequest(
-                f"Invalid 'limit': expected an integer, but got '{limit_text}' instead.",
-                param="limit",
-                code="invalid_type",
-            )
-        order = q.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise BadRequest(
-                f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
-                param="order",
-                code="invalid_value",
-            )
+        limit, order = self._limit(request), self._order(request)
         page = await self._core.messages.list(
             thread_id,
             caller,
@@ -303,14 +152,14 @@ class Endpoints:
 
     async def get_message(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
-        message_id = self._id(request, "message_id", "msg_")
+        thread_id = self._id(request, "thread_id")
+        message_id = self._id(request, "message_id")
         return json_response(message_json(await self._core.messages.get(thread_id, message_id, caller)))
 
     async def modify_message(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
-        message_id = self._id(request, "message_id", "msg_")
+        thread_id = self._id(request, "thread_id")
+        message_id = self._id(request, "message_id")
         body, raw = await self._body(request, wire.ModifyMessageBody)
         if "metadata" not in raw:
             return json_response(message_json(await self._core.messages.get(thread_id, message_id, caller)))
@@ -319,7 +168,7 @@ class Endpoints:
 
     async def delete_message(self, request: Request) -> Response:
         caller = await self._caller(request)
-        thread_id = self._id(request, "thread_id", "thread_")
-        message_id = self._id(request, "message_id", "msg_")
+        thread_id = self._id(request, "thread_id")
+        message_id = self._id(request, "message_id")
         await self._core.messages.delete(thread_id, message_id, caller)
         return json_response({"id": message_id, "object": "thread.message.deleted", "deleted": True})

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from adapters.http.app import build_app
-from adapters.openai.threads import RestOptions
+from adapters.openai.requests import RestOptions
 from adapters.storage.memory import InMemoryStore
 from core.access import AccessRole
 from core.services import Core

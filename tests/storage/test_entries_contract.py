@@ -48,8 +48,10 @@ def _rich_message(thread: Thread, message_id: str, role: Role) -> Message:
         content=(
             TextPart(
                 text="see [1]",
-                annotations=({"type": "url_citation", "url": "https://e.x", "start_index": 4, "end_index": 7},),
-                logprobs=({"token": "see", "logprob": -0.1, "bytes": [115, 101, 101], "top_logprobs": []},),
+                annotations=(
+                    {"type": "url_citation", "url": "https://e.x", "start_index": 4, "end_index": 7},
+                ),
+                logprobs=({"token": "see", "logprob": -0.1, "bytes": [115], "top_logprobs": []},),
             ),
             RefusalPart(refusal="no"),
             ImageUrlPart(url="data:image/png;base64,AAAA", detail="original"),
