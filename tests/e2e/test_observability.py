@@ -44,12 +44,12 @@ def test_rest_request_id_is_returned_and_logged(server: Server, http: httpx.Clie
 def test_grpc_request_id_is_returned_and_logged(server: Server, channel: grpc.Channel) -> None:
     threads = ts_grpc.ThreadServiceStub(channel)
     _, call = threads.Create.with_call(
-        ts.CreateThreadRequest(folder_id="f"), metadata=[("x-client-request-id", "grpc-client-7")]
+        ts.CreateThreadRequest(folder_id="f"), metadata=(("x-client-request-id", "grpc-client-7"),)
     )
     assert ("x-request-id", "grpc-client-7") in list(call.initial_metadata())
     try:
         threads.Get(
-            ts.GetThreadRequest(thread_id="nope"), metadata=[("x-client-request-id", "grpc-client-8")]
+            ts.GetThreadRequest(thread_id="nope"), metadata=(("x-client-request-id", "grpc-client-8"),)
         )
     except grpc.RpcError as e:
         assert ("x-request-id", "grpc-client-8") in list(e.initial_metadata())  # type: ignore[attr-defined]

@@ -79,7 +79,7 @@ def test_a_key_revoked_through_one_replica_is_refused_by_the_other(
         client.beta.threads.create()
     with grpc.insecure_channel(a.grpc_target) as ch, pytest.raises(grpc.RpcError) as info:
         ts_grpc.ThreadServiceStub(ch).List(
-            ts.ListThreadsRequest(folder_id="f"), metadata=[("authorization", f"Bearer {token}")]
+            ts.ListThreadsRequest(folder_id="f"), metadata=(("authorization", f"Bearer {token}"),)
         )
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
