@@ -92,9 +92,11 @@ def test_many_writers_on_both_replicas_get_one_exact_order(replicas: tuple[Serve
     written = write_concurrently((a, b), thread_id, writers=8, each=20)
     seen: list[str] = []
     with b.http() as http:
-        after = None
+        after: str | None = None
         while True:
-            params = {"order": "asc", "limit": 100, **({"after": after} if after else {})}
+            params: dict[str, str | int] = {"order": "asc", "limit": 100}
+            if after:
+                params["after"] = after
             page = http.get(f"/threads/{thread_id}/messages", params=params).json()
             seen += [m["id"] for m in page["data"]]
             if not page["has_more"]:
