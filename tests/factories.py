@@ -45,6 +45,13 @@ def make_thread(
     )
 
 
+def text_of(message: Message) -> str:
+    """The text of a message whose first part is text, as every message made here is."""
+    part = message.content[0]
+    assert isinstance(part, TextPart), part
+    return part.text
+
+
 def make_message(
     thread: Thread, text: str, *, at: datetime | None = None, run_id: str | None = None
 ) -> Message:

@@ -16,7 +16,7 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_
 from testkit.postgres import PgServer, postgres_server
 from testkit.server import TEST_FOLDERS, Server, create_key, running_server
 from tests.e2e.concurrency import assert_one_order, write_concurrently
-from tests.e2e.conftest import openai_client
+from tests.e2e.conftest import openai_client, text_value
 from tests.e2e.messages_wire import content, texts_of
 
 
@@ -53,7 +53,7 @@ def test_a_thread_made_on_one_replica_is_read_and_extended_on_the_other(
         streamed = [texts_of(m)[0] for m in messages.List(ms.ListMessagesRequest(thread_id=made.id))]
     assert streamed == ["from gRPC on B", "from REST on A"]
     with openai_client(a) as rest_a:
-        listed = [m.content[0].text.value for m in rest_a.beta.threads.messages.list(made.id, order="asc")]  # type: ignore[union-attr]
+        listed = [text_value(m) for m in rest_a.beta.threads.messages.list(made.id, order="asc")]
     assert listed == ["from REST on A", "from gRPC on B"]
 
 

@@ -11,8 +11,8 @@ from attrs import evolve
 from core.access import AccessRole, ApiKey
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
 from core.model import Message, Thread
-from core.ports import IdempotencyClaim, Store, ThreadPosition, ThreadStore
-from tests.factories import T0, make_message, make_thread
+from core.ports import IdempotencyClaim, MessageAppend, Store, ThreadPosition, ThreadStore
+from tests.factories import T0, make_message, make_thread, text_of
 
 
 async def test_create_then_get_returns_equal_thread(store: ThreadStore) -> None:
@@ -112,7 +112,7 @@ async def test_list_survives_deleted_cursor_thread(store: ThreadStore) -> None:
     assert [t.id for t in rest] == [threads[1].id, threads[0].id]
 
 
-def _append(messages: list[Message]):  # type: ignore[no-untyped-def]
+def _append(messages: list[Message]) -> MessageAppend:
     return lambda thread: (thread, messages)
 
 
@@ -269,9 +269,9 @@ async def test_concurrent_appends_get_a_total_order(store: ThreadStore) -> None:
     await asyncio.gather(*(store.append_messages(thread.id, _append(b), max_messages=1000) for b in batches))
     page = await store.list_messages(thread.id, order="asc", limit=100)
     assert page is not None and len(page.messages) == 40
-    texts = [m.content[0].text for m in page.messages]  # type: ignore[union-attr]
+    texts = [text_of(m) for m in page.messages]
     for b in batches:  # each batch stays contiguous and in order
-        ids = [m.content[0].text for m in b]  # type: ignore[union-attr]
+        ids = [text_of(m) for m in b]
         start = texts.index(ids[0])
         assert texts[start : start + 5] == ids
 
