@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.model import (
     Author,
+    Entry,
     ExpirationConfig,
     ExpirationPolicy,
     Message,
@@ -43,6 +44,14 @@ def make_thread(
         expiration=ExpirationConfig(policy=policy, ttl_days=ttl_days),
         labels=labels or {},
     )
+
+
+def text_of(message: Entry) -> str:
+    """The text of a message whose first part is text, as every message made here is."""
+    assert isinstance(message, Message), message
+    part = message.content[0]
+    assert isinstance(part, TextPart), part
+    return part.text
 
 
 def make_message(

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -21,8 +21,10 @@ from starlette.responses import Response
 
 from adapters.openai.errors import error_response
 
+# scope as starlette.types and httpx type it: a MutableMapping, not only a dict
 ASGIApp = Callable[
-    [dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
 ]
 
 # the outcome of a request whose client left before it was answered
@@ -58,7 +60,7 @@ class BodyLimits:
 
     async def __call__(
         self,
-        scope: dict[str, Any],
+        scope: MutableMapping[str, Any],
         receive: Callable[[], Awaitable[Any]],
         send: Callable[[Any], Awaitable[None]],
     ) -> None:

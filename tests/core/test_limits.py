@@ -10,7 +10,7 @@ from adapters.storage.memory import InMemoryStore
 from core.access import Principal
 from core.entries import NewMessage
 from core.errors import InvalidArgument, NotFound
-from core.model import Attachment, ImageUrlPart, TextPart, Tool
+from core.model import Attachment, ImageUrlPart, JsonObject, TextPart, Tool
 from core.ports import Idempotency
 from core.services import Core, CoreSettings
 from core.sizes import (
@@ -92,7 +92,7 @@ async def test_tools_are_bounded_in_count_and_size(core: Core, alice: Principal)
 
 async def test_thread_pages_stop_at_the_byte_budget(core: Core, alice: Principal) -> None:
     # each thread near the tools limit: 20 of them are far more than one response may carry
-    spec = {"search_index_ids": ["i" * 1000] * ((MAX_TOOLS_BYTES - 4096) // 1016)}
+    spec: JsonObject = {"search_index_ids": ["i" * 1000] * ((MAX_TOOLS_BYTES - 4096) // 1016)}
     made = [
         await core.threads.create(NewThread(folder_id="f", tools=(Tool("search_index", spec),)), alice)
         for _ in range(20)

@@ -39,9 +39,7 @@ moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 
 
 @given(
     moments,
-    st.text(
-        st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=40
-    ),
+    st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), min_size=1, max_size=40),
 )
 def test_page_tokens_round_trip(moment: datetime, thread_id: str) -> None:
     position = ThreadPosition(created_at=moment, thread_id=thread_id)

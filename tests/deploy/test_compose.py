@@ -40,12 +40,14 @@ def schema() -> dict[str, Any]:
             member = tar.extractfile(SCHEMA_PATH)
             assert member is not None
             target.write_bytes(member.read())
-    return json.loads(target.read_text())  # type: ignore[no-any-return]
+    document: dict[str, Any] = json.loads(target.read_text())
+    return document
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())  # type: ignore[no-any-return]
+    spec: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return spec
 
 
 def test_compose_file_follows_the_specification(schema: dict[str, Any], compose: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import grpc
 import httpx
 import pytest
 from openai import OpenAI
+from openai.types.beta.threads import Message, TextContentBlock
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
@@ -34,6 +35,13 @@ def openai_client(server: Server, api_key: str | None = None) -> OpenAI:
         max_retries=0,
         _strict_response_validation=True,
     )
+
+
+def text_value(message: Message) -> str:
+    """The text of an SDK message whose first content block is text."""
+    block = message.content[0]
+    assert isinstance(block, TextContentBlock), block
+    return block.text.value
 
 
 @pytest.fixture

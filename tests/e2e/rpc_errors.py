@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 
-M = TypeVar("M")
+M = TypeVar("M", bound=Message)
 
 
 def details_of(error: grpc.RpcError, kind: type[M]) -> M:
     """The first google.rpc detail of ``kind`` carried by a failed call."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, f"no google.rpc.Status on {error}"
-    for detail in status.details:
-        if detail.Is(kind.DESCRIPTOR):  # type: ignore[attr-defined]
-            value: Any = kind()
+    details: list[any_pb2.Any] = list(status.details)
+    for detail in details:
+        if detail.Is(kind.DESCRIPTOR):
+            value = kind()
             detail.Unpack(value)
-            return value  # type: ignore[no-any-return]
-    raise AssertionError(f"no {kind} in {list(status.details)}")
+            return value
+    raise AssertionError(f"no {kind} in {details}")

@@ -34,7 +34,7 @@ class Tenant:
         self.channel = grpc.insecure_channel(server.grpc_target)
         self.threads = ts_grpc.ThreadServiceStub(self.channel)
         self.messages = ms_grpc.MessageServiceStub(self.channel)
-        self.metadata = [("authorization", f"Api-Key {token}")]
+        self.metadata = (("authorization", f"Api-Key {token}"),)
         self.http = httpx.Client(
             base_url=server.base_url,
             headers={"Authorization": f"Bearer {token}", "OpenAI-Beta": "assistants=v2"},
@@ -69,7 +69,7 @@ def test_first_key_is_printed_once_and_works_on_the_default_folder(env: dict[str
         made = client.beta.threads.create()
     channel = grpc.insecure_channel(server.grpc_target)
     t = ts_grpc.ThreadServiceStub(channel).Get(
-        ts.GetThreadRequest(thread_id=made.id), metadata=[("authorization", f"Bearer {env['first']}")]
+        ts.GetThreadRequest(thread_id=made.id), metadata=(("authorization", f"Bearer {env['first']}"),)
     )
     assert t.folder_id == "default"
     channel.close()
@@ -127,7 +127,7 @@ def test_grpc_authenticates_before_it_decodes(env: dict[str, Any]) -> None:
             garbage(b"\xff\xff\xff")
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as info:
-            garbage(b"\xff\xff\xff", metadata=[("authorization", f"Bearer {env['A'].token}")])
+            garbage(b"\xff\xff\xff", metadata=(("authorization", f"Bearer {env['A'].token}"),))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         channel.close()
@@ -149,7 +149,7 @@ def test_an_idempotency_key_never_replays_into_another_project(env: dict[str, An
 
 def test_grpc_refuses_missing_and_wrong_keys(env: dict[str, Any]) -> None:
     threads: ts_grpc.ThreadServiceStub = env["A"].threads
-    for metadata in ([], [("authorization", "Bearer nope")], [("authorization", "Api-Key tgk_x.y")]):
+    for metadata in ((), (("authorization", "Bearer nope"),), (("authorization", "Api-Key tgk_x.y"),)):
         with pytest.raises(grpc.RpcError) as info:
             threads.List(ts.ListThreadsRequest(folder_id=A_FOLDER), metadata=metadata)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -159,7 +159,7 @@ def test_both_authorization_schemes_work_over_grpc(env: dict[str, Any]) -> None:
     a: Tenant = env["A"]
     for scheme in ("Bearer", "Api-Key"):
         t = a.threads.Create(
-            ts.CreateThreadRequest(folder_id=A_FOLDER), metadata=[("authorization", f"{scheme} {a.token}")]
+            ts.CreateThreadRequest(folder_id=A_FOLDER), metadata=(("authorization", f"{scheme} {a.token}"),)
         )
         assert t.folder_id == A_FOLDER and t.created_by.startswith("sub_")
 
@@ -205,10 +205,11 @@ def test_isolation_matrix(env: dict[str, Any]) -> None:
         with pytest.raises(grpc.RpcError) as info:
             call()
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    for call in [
+    denied: list[Callable[[], object]] = [
         lambda: b.threads.List(ts.ListThreadsRequest(folder_id=A_FOLDER), metadata=md),
         lambda: b.threads.Create(ts.CreateThreadRequest(folder_id=A_FOLDER), metadata=md),
-    ]:
+    ]
+    for call in denied:
         with pytest.raises(grpc.RpcError) as info:
             call()
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -246,13 +247,14 @@ def test_viewer_reads_but_cannot_write(env: dict[str, Any]) -> None:
     assert [x.id for x in v.openai.beta.threads.messages.list(thread.id)] == [m.id]
     listed = v.threads.List(ts.ListThreadsRequest(folder_id=A_FOLDER), metadata=v.metadata)
     assert thread.id in [t.id for t in listed.threads]
-    for call in [
+    writes: list[Callable[[], object]] = [
         lambda: v.openai.beta.threads.update(thread.id, metadata={"x": "y"}),
         lambda: v.openai.beta.threads.delete(thread.id),
         lambda: v.openai.beta.threads.messages.create(thread.id, role="user", content="x"),
         lambda: v.openai.beta.threads.messages.delete(m.id, thread_id=thread.id),
         lambda: v.openai.beta.threads.create(),
-    ]:
+    ]
+    for call in writes:
         with pytest.raises(openai_module.PermissionDeniedError):
             call()
     with pytest.raises(grpc.RpcError) as info:

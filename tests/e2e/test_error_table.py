@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield s
 
 
+Stubs = tuple[ts_grpc.ThreadServiceStub, ms_grpc.MessageServiceStub]
+
+
 @pytest.fixture(scope="module")
-def stubs(small: Server) -> Iterator[tuple[ts_grpc.ThreadServiceStub, ms_grpc.MessageServiceStub]]:
+def stubs(small: Server) -> Iterator[Stubs]:
     ch = small.channel()
     yield ts_grpc.ThreadServiceStub(ch), ms_grpc.MessageServiceStub(ch)
     ch.close()
@@ -50,17 +53,19 @@ def rest_error(r: httpx.Response, status: int) -> dict[str, Any]:
     assert r.headers["content-type"] == "application/json"
     body = r.json()
     assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
-    return body["error"]  # type: ignore[no-any-return]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
-def grpc_violation(call: Any) -> str:
+def grpc_violation(call: Callable[[], object]) -> str:
     with pytest.raises(grpc.RpcError) as info:
         call()
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    return details_of(info.value, error_details_pb2.BadRequest).field_violations[0].field
+    field: str = details_of(info.value, error_details_pb2.BadRequest).field_violations[0].field
+    return field
 
 
-def test_not_found_thread_and_message(rest: httpx.Client, stubs: Any) -> None:
+def test_not_found_thread_and_message(rest: httpx.Client, stubs: Stubs) -> None:
     _threads, messages = stubs
     err = rest_error(rest.get("/threads/thread_nothere"), 404)
     assert err == {
@@ -88,7 +93,7 @@ def test_not_found_thread_and_message(rest: httpx.Client, stubs: Any) -> None:
     ],
 )
 def test_label_limits(
-    rest: httpx.Client, stubs: Any, labels: dict[str, str], rest_param: str, grpc_field: str, code: str
+    rest: httpx.Client, stubs: Stubs, labels: dict[str, str], rest_param: str, grpc_field: str, code: str
 ) -> None:
     threads, _ = stubs
     err = rest_error(rest.post("/threads", json={"metadata": labels}), 400)
@@ -99,7 +104,7 @@ def test_label_limits(
     )
 
 
-def test_ttl_out_of_range(stubs: Any) -> None:
+def test_ttl_out_of_range(stubs: Stubs) -> None:
     threads, _ = stubs
     config = common_pb2.ExpirationConfig(ttl_days=366)
     field = grpc_violation(
@@ -108,7 +113,7 @@ def test_ttl_out_of_range(stubs: Any) -> None:
     assert field == "expiration_config.ttl_days"
 
 
-def test_too_many_initial_messages(rest: httpx.Client, stubs: Any) -> None:
+def test_too_many_initial_messages(rest: httpx.Client, stubs: Stubs) -> None:
     threads, _ = stubs
     err = rest_error(rest.post("/threads", json={"messages": [{"role": "user", "content": "x"}] * 33}), 400)
     assert (err["param"], err["code"]) == ("messages", "array_above_max_length")
@@ -119,7 +124,7 @@ def test_too_many_initial_messages(rest: httpx.Client, stubs: Any) -> None:
     )
 
 
-def test_text_too_long(rest: httpx.Client, stubs: Any) -> None:
+def test_text_too_long(rest: httpx.Client, stubs: Stubs) -> None:
     _threads, messages = stubs
     t = rest.post("/threads").json()
     err = rest_error(
@@ -132,7 +137,7 @@ def test_text_too_long(rest: httpx.Client, stubs: Any) -> None:
     assert field == "content"
 
 
-def test_bad_role(rest: httpx.Client, stubs: Any) -> None:
+def test_bad_role(rest: httpx.Client, stubs: Stubs) -> None:
     _, messages = stubs
     t = rest.post("/threads").json()
     err = rest_error(rest.post(f"/threads/{t['id']}/messages", json={"role": "system", "content": "x"}), 400)
@@ -144,7 +149,7 @@ def test_bad_role(rest: httpx.Client, stubs: Any) -> None:
     assert field == "author.role"
 
 
-def test_message_limit_is_resource_exhausted(rest: httpx.Client, stubs: Any) -> None:
+def test_message_limit_is_resource_exhausted(rest: httpx.Client, stubs: Stubs) -> None:
     _, messages = stubs
     t = rest.post("/threads", json={"messages": [{"role": "user", "content": "x"}] * 3}).json()
     err = rest_error(rest.post(f"/threads/{t['id']}/messages", json={"role": "user", "content": "x"}), 400)

@@ -34,6 +34,6 @@ def test_concurrent_creates_share_commits_and_all_land(fresh_server: Server) -> 
     # and each is stored: read every one back over the other protocol
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = ts_grpc.ThreadServiceStub(channel)
-        auth = [("authorization", f"Api-Key {server.api_key}")]
+        auth = (("authorization", f"Api-Key {server.api_key}"),)
         for thread_id in made:
             assert stub.Get(ts.GetThreadRequest(thread_id=thread_id), metadata=auth).id == thread_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import grpc
 import pytest
@@ -17,14 +17,31 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_
 from tests.e2e.messages_wire import content, texts_of
 from tests.e2e.rpc_errors import details_of
 
-
-def new_thread(threads: ts_grpc.ThreadServiceStub, **fields: object) -> thread_pb2.Thread:
-    return threads.Create(ts.CreateThreadRequest(folder_id="b1g-messages", **fields))  # type: ignore[arg-type]
+# "" and None are what an unset proto3 field reads as: a request carries only what is given
 
 
-def write(messages: ms_grpc.MessageServiceStub, thread_id: str, *texts: str, **fields: object) -> mp.Message:
+def new_thread(
+    threads: ts_grpc.ThreadServiceStub,
+    *,
+    default_message_author_id: str = "",
+    messages: Iterable[mp.MessageData] | None = None,
+) -> thread_pb2.Thread:
+    return threads.Create(
+        ts.CreateThreadRequest(
+            folder_id="b1g-messages", default_message_author_id=default_message_author_id, messages=messages
+        )
+    )
+
+
+def write(
+    messages: ms_grpc.MessageServiceStub,
+    thread_id: str,
+    *texts: str,
+    author: mp.Author | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> mp.Message:
     return messages.Create(
-        ms.CreateMessageRequest(thread_id=thread_id, content=content(*texts), **fields),  # type: ignore[arg-type]
+        ms.CreateMessageRequest(thread_id=thread_id, content=content(*texts), author=author, labels=labels),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import grpc
@@ -11,6 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from yandex.cloud.ai.assistants.v1.threads import thread_pb2
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 from yandex.cloud.ai.common import common_pb2
@@ -51,10 +53,23 @@ def test_create_with_given_expiration_and_author(threads: ts_grpc.ThreadServiceS
 def test_update_with_field_masks(threads: ts_grpc.ThreadServiceStub) -> None:
     t = threads.Create(ts.CreateThreadRequest(folder_id="f", name="a", description="d", labels={"x": "1"}))
 
-    def update(paths: list[str], **values: object) -> object:
+    def update(
+        paths: list[str],
+        *,
+        name: str = "",
+        description: str = "",
+        labels: Mapping[str, str] | None = None,
+        expiration_config: common_pb2.ExpirationConfig | None = None,
+    ) -> thread_pb2.Thread:
+        # "" and None are what an unset proto3 field reads as: the request carries only what is given
         return threads.Update(
             ts.UpdateThreadRequest(
-                thread_id=t.id, update_mask=field_mask_pb2.FieldMask(paths=paths), **values
+                thread_id=t.id,
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+                name=name,
+                description=description,
+                labels=labels,
+                expiration_config=expiration_config,
             )
         )
 
@@ -105,14 +120,15 @@ def test_bad_ttl(threads: ts_grpc.ThreadServiceStub, ttl: int) -> None:
 
 
 def test_missing_required_fields(threads: ts_grpc.ThreadServiceStub) -> None:
-    for call, request, field in [
-        (threads.Create, ts.CreateThreadRequest(), "folder_id"),
-        (threads.Get, ts.GetThreadRequest(), "thread_id"),
-        (threads.Delete, ts.DeleteThreadRequest(), "thread_id"),
-        (threads.List, ts.ListThreadsRequest(), "folder_id"),
-    ]:
+    calls: list[tuple[Callable[[], object], str]] = [
+        (lambda: threads.Create(ts.CreateThreadRequest()), "folder_id"),
+        (lambda: threads.Get(ts.GetThreadRequest()), "thread_id"),
+        (lambda: threads.Delete(ts.DeleteThreadRequest()), "thread_id"),
+        (lambda: threads.List(ts.ListThreadsRequest()), "folder_id"),
+    ]
+    for call, field in calls:
         with pytest.raises(grpc.RpcError) as info:
-            call(request)  # type: ignore[operator]
+            call()
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details_of(info.value, error_details_pb2.BadRequest).field_violations[0].field == field
 
@@ -187,7 +203,7 @@ def test_health_and_reflection(channel: grpc.Channel) -> None:
 def test_status_details_are_google_rpc(threads: ts_grpc.ThreadServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as info:
         threads.Get(ts.GetThreadRequest(thread_id="thread_missing"))
-    status = rpc_status.from_call(info.value)  # type: ignore[arg-type]
+    status = rpc_status.from_call(info.value)
     assert status is not None and status.code == grpc.StatusCode.NOT_FOUND.value[0]
     assert status.message == "Thread thread_missing not found"  # the Yandex faces' words
 

@@ -7,6 +7,7 @@ import time
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
@@ -44,15 +45,15 @@ def test_rest_request_id_is_returned_and_logged(server: Server, http: httpx.Clie
 def test_grpc_request_id_is_returned_and_logged(server: Server, channel: grpc.Channel) -> None:
     threads = ts_grpc.ThreadServiceStub(channel)
     _, call = threads.Create.with_call(
-        ts.CreateThreadRequest(folder_id="f"), metadata=[("x-client-request-id", "grpc-client-7")]
+        ts.CreateThreadRequest(folder_id="f"), metadata=(("x-client-request-id", "grpc-client-7"),)
     )
     assert ("x-request-id", "grpc-client-7") in list(call.initial_metadata())
-    try:
+    with pytest.raises(grpc.RpcError) as info:
         threads.Get(
-            ts.GetThreadRequest(thread_id="nope"), metadata=[("x-client-request-id", "grpc-client-8")]
+            ts.GetThreadRequest(thread_id="nope"), metadata=(("x-client-request-id", "grpc-client-8"),)
         )
-    except grpc.RpcError as e:
-        assert ("x-request-id", "grpc-client-8") in list(e.initial_metadata())  # type: ignore[attr-defined]
+    assert isinstance(info.value, grpc.Call)  # what a failed call raises is the call, too
+    assert ("x-request-id", "grpc-client-8") in list(info.value.initial_metadata())
     by_id: dict[str, dict[str, object]] = {}
     deadline = time.monotonic() + 5  # the line is written just after the answer is sent
     while "grpc-client-8" not in by_id and time.monotonic() < deadline:

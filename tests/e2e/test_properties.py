@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from google.protobuf import field_mask_pb2
@@ -14,7 +16,7 @@ from testkit.server import Server
 
 # valid text: what every face can carry (no lone surrogates: JSON and protobuf reject them) and
 # the store keeps (no NUL, core/validation.py)
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30)
 valid_labels = st.dictionaries(text, text, max_size=16)
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -22,15 +24,15 @@ SETTINGS = settings(
 
 
 @pytest.fixture(scope="module")
-def http(server: Server) -> httpx.Client:
+def http(server: Server) -> Iterator[httpx.Client]:
     with server.http() as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 @pytest.fixture(scope="module")
-def threads(server: Server) -> ts_grpc.ThreadServiceStub:
+def threads(server: Server) -> Iterator[ts_grpc.ThreadServiceStub]:
     channel = server.channel()
-    yield ts_grpc.ThreadServiceStub(channel)  # type: ignore[misc]
+    yield ts_grpc.ThreadServiceStub(channel)
     channel.close()
 
 

@@ -16,7 +16,7 @@ from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_
 from testkit.postgres import PgServer, postgres_server
 from testkit.server import TEST_FOLDERS, Server, create_key, running_server
 from tests.e2e.concurrency import assert_one_order, write_concurrently
-from tests.e2e.conftest import openai_client
+from tests.e2e.conftest import openai_client, text_value
 from tests.e2e.messages_wire import content, texts_of
 
 
@@ -53,7 +53,7 @@ def test_a_thread_made_on_one_replica_is_read_and_extended_on_the_other(
         streamed = [texts_of(m)[0] for m in messages.List(ms.ListMessagesRequest(thread_id=made.id))]
     assert streamed == ["from gRPC on B", "from REST on A"]
     with openai_client(a) as rest_a:
-        listed = [m.content[0].text.value for m in rest_a.beta.threads.messages.list(made.id, order="asc")]  # type: ignore[union-attr]
+        listed = [text_value(m) for m in rest_a.beta.threads.messages.list(made.id, order="asc")]
     assert listed == ["from REST on A", "from gRPC on B"]
 
 
@@ -79,7 +79,7 @@ def test_a_key_revoked_through_one_replica_is_refused_by_the_other(
         client.beta.threads.create()
     with grpc.insecure_channel(a.grpc_target) as ch, pytest.raises(grpc.RpcError) as info:
         ts_grpc.ThreadServiceStub(ch).List(
-            ts.ListThreadsRequest(folder_id="f"), metadata=[("authorization", f"Bearer {token}")]
+            ts.ListThreadsRequest(folder_id="f"), metadata=(("authorization", f"Bearer {token}"),)
         )
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
@@ -92,9 +92,11 @@ def test_many_writers_on_both_replicas_get_one_exact_order(replicas: tuple[Serve
     written = write_concurrently((a, b), thread_id, writers=8, each=20)
     seen: list[str] = []
     with b.http() as http:
-        after = None
+        after: str | None = None
         while True:
-            params = {"order": "asc", "limit": 100, **({"after": after} if after else {})}
+            params: dict[str, str | int] = {"order": "asc", "limit": 100}
+            if after:
+                params["after"] = after
             page = http.get(f"/threads/{thread_id}/messages", params=params).json()
             seen += [m["id"] for m in page["data"]]
             if not page["has_more"]:

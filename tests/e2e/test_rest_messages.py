@@ -21,7 +21,7 @@ from attrs import frozen
 from openai import OpenAI
 
 from testkit.server import Server
-from tests.e2e.conftest import openai_client
+from tests.e2e.conftest import openai_client, text_value
 
 INITIAL = 32  # the most threads.create accepts
 BEFORE_BURST = 60
@@ -143,8 +143,8 @@ def http(server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
-def raw_page(http: httpx.Client, thread_id: str, **params: object) -> dict[str, Any]:
-    r = http.get(f"/threads/{thread_id}/messages", params=params)  # type: ignore[arg-type]
+def raw_page(http: httpx.Client, thread_id: str, **params: str | int) -> dict[str, Any]:
+    r = http.get(f"/threads/{thread_id}/messages", params=params)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     assert set(body) == {"object", "data", "first_id", "last_id", "has_more"}
@@ -154,6 +154,15 @@ def raw_page(http: httpx.Client, thread_id: str, **params: object) -> dict[str, 
     assert body["last_id"] == (ids[-1] if ids else None)
     assert type(body["has_more"]) is bool
     return body
+
+
+def error_message(error: openai_module.APIStatusError) -> str:
+    """The ``message`` of the error object the server answered with."""
+    body = error.body
+    assert isinstance(body, dict), body
+    message = body["message"]
+    assert isinstance(message, str), message
+    return message
 
 
 def ids_of(body: dict[str, Any]) -> list[str]:
@@ -173,7 +182,7 @@ def test_sdk_auto_pagination_ascending(
 ) -> None:
     messages = list(openai.beta.threads.messages.list(written.thread_id, order="asc", limit=limit))
     ids = [m.id for m in messages]
-    check_creation_order(written, ids, [m.content[0].text.value for m in messages])  # type: ignore[union-attr]
+    check_creation_order(written, ids, [text_value(m) for m in messages])
     assert ids == asc_ids
     created = [m.created_at for m in messages]
     assert created == sorted(created), "created_at goes back within the thread"
@@ -209,7 +218,7 @@ def test_raw_pages_walked_with_after(
 ) -> None:
     expected = asc_ids if order == "asc" else asc_ids[::-1]
     seen: list[str] = []
-    params: dict[str, object] = {"order": order, "limit": limit}
+    params: dict[str, str | int] = {"order": order, "limit": limit}
     pages = 0
     while True:
         body = raw_page(http, written.thread_id, **params)
@@ -463,7 +472,7 @@ def test_message_of_another_thread_is_not_found(openai: OpenAI) -> None:
     ):
         with pytest.raises(openai_module.NotFoundError) as info:
             call()
-        assert info.value.body["message"] == f"No message found with id '{m.id}'."  # type: ignore[index]
+        assert error_message(info.value) == f"No message found with id '{m.id}'."
     assert openai.beta.threads.messages.retrieve(m.id, thread_id=a.id) == m  # untouched
 
 
@@ -478,7 +487,7 @@ def test_unknown_or_deleted_thread(openai: OpenAI) -> None:
     ):
         with pytest.raises(openai_module.NotFoundError) as info:
             call()
-        assert info.value.body["message"] == f"No thread found with id '{t.id}'."  # type: ignore[index]
+        assert error_message(info.value) == f"No thread found with id '{t.id}'."
 
 
 def test_run_id_filter_finds_no_manual_messages(http: httpx.Client, written: Written) -> None:
@@ -547,7 +556,7 @@ def test_sdk_raises_bad_request_for_limit(openai: OpenAI) -> None:
     with pytest.raises(openai_module.BadRequestError) as info:
         openai.beta.threads.messages.list(t.id, limit=101)
     assert info.value.param == "limit"
-    assert info.value.body["message"] == (  # type: ignore[index]
+    assert error_message(info.value) == (
         "Invalid 'limit': integer above maximum value. Expected a value <= 100, but got 101 instead."
     )
 

@@ -23,12 +23,12 @@ TEXT = message_pb2.MessageContent(content=[message_pb2.ContentPart(text=message_
 
 def test_grpc_idempotency_key_returns_the_first_thread(channel: grpc.Channel) -> None:
     threads = ts_grpc.ThreadServiceStub(channel)
-    key = [("idempotency-key", str(uuid.uuid4()))]
+    key = (("idempotency-key", str(uuid.uuid4())),)
     request = ts.CreateThreadRequest(folder_id="f", name="only one", labels={"a": "b"})
     first = threads.Create(request, metadata=key)
     second = threads.Create(request, metadata=key)
     assert second == first
-    other = threads.Create(request, metadata=[("idempotency-key", str(uuid.uuid4()))])
+    other = threads.Create(request, metadata=(("idempotency-key", str(uuid.uuid4())),))
     assert other.id != first.id
     with pytest.raises(grpc.RpcError) as info:
         threads.Create(ts.CreateThreadRequest(folder_id="f", name="different"), metadata=key)
@@ -42,7 +42,7 @@ def test_grpc_idempotency_key_on_message_create(channel: grpc.Channel) -> None:
     threads = ts_grpc.ThreadServiceStub(channel)
     messages = ms_grpc.MessageServiceStub(channel)
     t = threads.Create(ts.CreateThreadRequest(folder_id="f"))
-    key = [("idempotency-key", str(uuid.uuid4()))]
+    key = (("idempotency-key", str(uuid.uuid4())),)
     first = messages.Create(ms.CreateMessageRequest(thread_id=t.id, content=TEXT), metadata=key)
     second = messages.Create(ms.CreateMessageRequest(thread_id=t.id, content=TEXT), metadata=key)
     assert second == first
@@ -68,7 +68,7 @@ def test_rest_idempotency_key_header(http: httpx.Client) -> None:
 def test_idempotency_window_is_bounded(tmp_path: Path) -> None:
     with running_server(tmp_path / "d", "--idempotency-window", "1") as server, server.channel() as ch:
         threads = ts_grpc.ThreadServiceStub(ch)
-        key = [("idempotency-key", "same")]
+        key = (("idempotency-key", "same"),)
         first = threads.Create(ts.CreateThreadRequest(folder_id="f"), metadata=key)
         assert threads.Create(ts.CreateThreadRequest(folder_id="f"), metadata=key).id == first.id
         time.sleep(1.2)

@@ -24,7 +24,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     _, token = await core.access.create_key(["f", "g"], AccessRole.EDITOR)
     app = build_app(core, RestOptions(default_folder="f"))
     headers = {"Authorization": f"Bearer {token}", "OpenAI-Beta": "assistants=v2"}
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://face/v1", headers=headers) as c:
         yield c
 

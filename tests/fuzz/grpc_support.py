@@ -52,6 +52,7 @@ MAX_MESSAGES_PER_THREAD = 12
 
 STATIC = common_pb2.ExpirationConfig.STATIC
 SLA = common_pb2.ExpirationConfig.SINCE_LAST_ACTIVE
+UNSPECIFIED = common_pb2.ExpirationConfig.EXPIRATION_POLICY_UNSPECIFIED
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -149,11 +150,11 @@ class Pool:
 # -- leaf strategies ------------------------------------------------------------------
 
 # any Unicode a protobuf string can carry (lone surrogates cannot be encoded at all)
-chars = st.characters(exclude_categories=("Cs",))
+chars = st.characters(exclude_categories=["Cs"])
 text = st.text(chars, max_size=24)
 # every stored text field refuses U+0000 (core/validation.py): what must be accepted is drawn
 # from clean_text, what may be anything from text
-clean_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=24)
+clean_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=24)
 int64s = st.one_of(
     st.sampled_from([0, 1, -1, 2, 7, 364, 365, 366, INT32_MAX, INT32_MAX + 1, INT64_MAX, INT64_MIN]),
     st.integers(INT64_MIN, INT64_MAX),
@@ -285,7 +286,8 @@ def gen_search_tools(draw: st.DrawFn) -> tools_pb2.Tool:
     if flt:
         sf = tools_pb2.GenSearchOptions.SearchFilter()
         if flt == "format":
-            sf.format = draw(enum_ints)  # DocFormat: open enum, unknown numbers allowed
+            # DocFormat: an open enum, unknown numbers allowed
+            sf.format = tools_pb2.GenSearchOptions.SearchFilter.DocFormat.ValueType(draw(enum_ints))
         else:
             setattr(sf, flt, draw(clean_text))
         options.search_filters.append(sf)
@@ -485,7 +487,7 @@ def idempotent_call(
     The same key with the same request returns the first result (NOT_FOUND if that was
     deleted since); with another request it must not succeed.
     """
-    metadata = [("idempotency-key", key)] if key else None
+    metadata = (("idempotency-key", key),) if key else None
     result = call(fn, request, metadata=metadata)
     expect(server, what, request, result)
     problems: list[str] = []
@@ -579,7 +581,7 @@ def valid_create_thread_requests(draw: st.DrawFn) -> ts.CreateThreadRequest:
     if draw(st.booleans()):
         r.expiration_config.CopyFrom(
             common_pb2.ExpirationConfig(
-                expiration_policy=draw(st.sampled_from([0, STATIC, SLA])),
+                expiration_policy=draw(st.sampled_from([UNSPECIFIED, STATIC, SLA])),
                 ttl_days=draw(st.integers(0, MAX_TTL_DAYS)),
             )
         )
@@ -812,7 +814,7 @@ def expect(
     if not rich or result.code is Code.OK or result.code is Code.UNAUTHENTICATED:
         return
     try:
-        status = rpc_status.from_call(result.error)  # type: ignore[arg-type]
+        status = rpc_status.from_call(result.error)
     except ValueError as exc:
         raise fail(server, what, request, result, f"unreadable google.rpc.Status: {exc}") from None
     if status is None or status.code != result.code.value[0]:

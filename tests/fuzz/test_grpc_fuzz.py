@@ -13,8 +13,9 @@ tail of the server log.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, cast
 
 import grpc
@@ -102,6 +103,12 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("grpc-fuzz") / "data"
     with running_server(data_dir, "--max-messages-per-thread", str(MAX_MESSAGES_PER_THREAD)) as s:
         yield cast(Server, QuietServer(s))
+
+
+def store_file(server: Server) -> Path:
+    """The SQLite file of a server started on a data directory."""
+    assert server.data_dir is not None
+    return server.data_dir / "threadgate.db"
 
 
 @pytest.fixture(scope="module")
@@ -420,7 +427,7 @@ def test_concurrent_writes(
         ),
         label="ops",
     )
-    method = {
+    method: dict[type[Any], Callable[..., Any]] = {
         ms.CreateMessageRequest: messages.Create,
         ts.UpdateThreadRequest: threads.Update,
         ts.DeleteThreadRequest: threads.Delete,
@@ -463,8 +470,8 @@ def learn_from_raw(pool: Pool, method: Method, payload: bytes, answer: Any) -> l
         if method.short == "Create":
             pool.add_thread(response)
         return thread_problems(response)
-    if isinstance(response, ts.ListThreadsResponse) and request is not None:
-        return list_problems(response, request)  # type: ignore[arg-type]
+    if isinstance(response, ts.ListThreadsResponse) and isinstance(request, ts.ListThreadsRequest):
+        return list_problems(response, request)
     if isinstance(response, mp.Message):
         return message_problems(response, response.thread_id)
     if isinstance(request, ts.DeleteThreadRequest):
@@ -579,14 +586,14 @@ def test_server_still_serves(
 
 
 def test_store_is_consistent(fuzz_server: Server) -> None:
-    view = read_store(fuzz_server.data_dir / "threadgate.db")
+    view = read_store(store_file(fuzz_server))
     assert view.threads, "the fuzzing stored nothing at all"
     assert not view.problems, "\n".join(view.problems[:50])
 
 
 def test_no_thread_holds_more_than_the_cap(fuzz_server: Server) -> None:
     """--max-messages-per-thread bounds every thread, however its messages arrived."""
-    view = read_store(fuzz_server.data_dir / "threadgate.db")
+    view = read_store(store_file(fuzz_server))
     over = {tid: count for tid, (_, count) in view.threads.items() if count > MAX_MESSAGES_PER_THREAD}
     assert not over, f"threads over the cap of {MAX_MESSAGES_PER_THREAD} messages: {over}"
 
@@ -594,7 +601,7 @@ def test_no_thread_holds_more_than_the_cap(fuzz_server: Server) -> None:
 def test_every_thread_and_message_is_reachable(
     fuzz_server: Server, threads: ts_grpc.ThreadServiceStub, messages: ms_grpc.MessageServiceStub
 ) -> None:
-    view = read_store(fuzz_server.data_dir / "threadgate.db")
+    view = read_store(store_file(fuzz_server))
     problems: list[str] = []
     for folder in TEST_FOLDERS:
         seen: list[str] = []

@@ -10,9 +10,9 @@ from attrs import evolve
 
 from core.access import AccessRole, ApiKey
 from core.errors import InvalidArgument, NotFound, ResourceExhausted
-from core.model import Message, Thread
-from core.ports import IdempotencyClaim, Store, ThreadPosition, ThreadStore
-from tests.factories import T0, make_message, make_thread
+from core.model import Entry, Message, Thread
+from core.ports import IdempotencyClaim, MessageAppend, Store, ThreadPosition, ThreadStore
+from tests.factories import T0, make_message, make_thread, text_of
 
 
 async def test_create_then_get_returns_equal_thread(store: ThreadStore) -> None:
@@ -112,7 +112,7 @@ async def test_list_survives_deleted_cursor_thread(store: ThreadStore) -> None:
     assert [t.id for t in rest] == [threads[1].id, threads[0].id]
 
 
-def _append(messages: list[Message]):  # type: ignore[no-untyped-def]
+def _append(messages: list[Message]) -> MessageAppend:
     return lambda thread: (thread, messages)
 
 
@@ -222,8 +222,13 @@ async def test_update_message(store: ThreadStore) -> None:
     thread = make_thread()
     m = make_message(thread, "a")
     await store.create_thread(thread, [m])
-    updated = await store.update_message(thread.id, m.id, lambda x: evolve(x, labels={"k": "v"}))
-    assert updated is not None and updated.labels == {"k": "v"}
+
+    def relabel(x: Entry) -> Entry:
+        assert isinstance(x, Message)
+        return evolve(x, labels={"k": "v"})
+
+    updated = await store.update_message(thread.id, m.id, relabel)
+    assert isinstance(updated, Message) and updated.labels == {"k": "v"}
     assert await store.get_message(thread.id, m.id) == updated
 
 
@@ -269,9 +274,9 @@ async def test_concurrent_appends_get_a_total_order(store: ThreadStore) -> None:
     await asyncio.gather(*(store.append_messages(thread.id, _append(b), max_messages=1000) for b in batches))
     page = await store.list_messages(thread.id, order="asc", limit=100)
     assert page is not None and len(page.messages) == 40
-    texts = [m.content[0].text for m in page.messages]  # type: ignore[union-attr]
+    texts = [text_of(m) for m in page.messages]
     for b in batches:  # each batch stays contiguous and in order
-        ids = [m.content[0].text for m in b]  # type: ignore[union-attr]
+        ids = [text_of(m) for m in b]
         start = texts.index(ids[0])
         assert texts[start : start + 5] == ids
 

@@ -16,6 +16,7 @@ from core.model import (
     FilePart,
     ImageUrlPart,
     Item,
+    JsonValue,
     Message,
     MessageStatus,
     RefusalPart,
@@ -27,14 +28,14 @@ from core.ports import ThreadStore
 from tests.factories import make_message, make_thread
 
 
-def _item(thread: Thread, item_id: str, kind: str = "function_call", **data: object) -> Item:
+def _item(thread: Thread, item_id: str, kind: str = "function_call", **data: JsonValue) -> Item:
     return Item(
         id=item_id,
         thread_id=thread.id,
         created_by="subject-1",
         created_at=thread.created_at + timedelta(seconds=1),
         type=kind,
-        data={"status": "completed", **data},  # type: ignore[dict-item]
+        data={"status": "completed", **data},
     )
 
 
@@ -89,7 +90,11 @@ async def test_items_and_rich_messages_come_back_equal(store: ThreadStore) -> No
 async def test_plain_only_pages_skip_other_entries_and_cursors_still_work(store: ThreadStore) -> None:
     thread = make_thread()
     m1, m2, m3 = (make_message(thread, str(i)) for i in range(3))
-    hidden = [_item(thread, "fc_a"), _rich_message(thread, "msg_dev", Role.DEVELOPER), _item(thread, "rs_b")]
+    hidden: list[Entry] = [
+        _item(thread, "fc_a"),
+        _rich_message(thread, "msg_dev", Role.DEVELOPER),
+        _item(thread, "rs_b"),
+    ]
     await store.create_thread(thread, [m1, hidden[0], m2, hidden[1], hidden[2], m3])
     assert await _ids(store, thread, plain_only=True) == [m1.id, m2.id, m3.id]
     assert await _ids(store, thread) == [m1.id, "fc_a", m2.id, "msg_dev", "rs_b", m3.id]

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -108,8 +109,9 @@ async def test_a_batch_that_cannot_lock_fails_every_write_in_it(db: Path) -> Non
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         outcomes = await asyncio.gather(*(writer.submit(insert(k)) for k in range(3)), return_exceptions=True)
         # a store outage, safe to retry: nothing was sent to be committed
-        assert all(isinstance(o, Unavailable) and o.retry_safe for o in outcomes), outcomes
-        assert all(isinstance(o.__cause__, sqlite3.OperationalError) for o in outcomes)
+        for o in outcomes:
+            assert isinstance(o, Unavailable) and o.retry_safe, outcomes
+            assert isinstance(o.__cause__, sqlite3.OperationalError)
         blocker.execute("ROLLBACK")
         assert committed(db) == {}
         assert await writer.submit(insert(9)) == 9  # the writer carries on
@@ -160,7 +162,7 @@ async def test_writes_queued_behind_a_busy_writer_commit_as_one_batch(db: Path) 
         conn.execute("INSERT INTO t (k, v) VALUES (0, 'first')")
         return 0
 
-    def refuse(conn: sqlite3.Connection) -> None:
+    def refuse(conn: sqlite3.Connection) -> NoReturn:
         conn.execute("INSERT INTO t (k, v) VALUES (500, 'partial')")
         raise ValueError("refused")
 

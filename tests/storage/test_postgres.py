@@ -26,7 +26,7 @@ from core.errors import NotFound, Unavailable
 from core.model import Message, Thread
 from core.ports import IdempotencyClaim
 from testkit.postgres import PgServer
-from tests.factories import T0, make_message, make_thread
+from tests.factories import T0, make_message, make_thread, text_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,7 +205,7 @@ async def test_appends_from_several_processes_get_one_gap_free_order(pg_dsn: str
         total = writers * batches * batch
         page = await store.list_messages(thread.id, order="asc", limit=total + 10)
         assert page is not None and not page.has_more
-        texts = [m.content[0].text for m in page.messages]  # type: ignore[union-attr]
+        texts = [text_of(m) for m in page.messages]
         assert len(texts) == total
         seqs = await sql(pg_dsn, "SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq", thread.id)
         assert [r[0] for r in seqs] == list(range(1, total + 1))
