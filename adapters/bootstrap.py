@@ -98,6 +98,8 @@ async def _open_store(settings: Settings) -> Store:
 
 
 def build_core(store: Store, settings: Settings) -> Core:
+    # 0 is the longest a thread may live; serve's argument check keeps it in range
+    conversation_ttl = settings.conversation_ttl_days or settings.max_ttl_days
     return Core(
         store,
         SystemClock(),
@@ -107,6 +109,7 @@ def build_core(store: Store, settings: Settings) -> Core:
                 default_policy=settings.default_policy,
                 default_ttl_days=settings.default_ttl_days,
                 max_ttl_days=settings.max_ttl_days,
+                conversation_ttl_days=conversation_ttl,
             ),
             idempotency_window=settings.idempotency_window,
             max_messages_per_thread=settings.max_messages_per_thread,

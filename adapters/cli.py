@@ -72,6 +72,13 @@ def parser() -> argparse.ArgumentParser:
         help="(THREADGATE_MAX_TTL_DAYS)",
     )
     s.add_argument(
+        "--conversation-ttl-days",
+        type=int,
+        default=int(_env("CONVERSATION_TTL_DAYS", _D.conversation_ttl_days)),
+        help="idle days before a Conversations-made conversation expires; 0: --max-ttl-days "
+        "(THREADGATE_CONVERSATION_TTL_DAYS)",
+    )
+    s.add_argument(
         "--max-messages-per-thread",
         type=int,
         default=int(_env("MAX_MESSAGES_PER_THREAD", _D.max_messages_per_thread)),
@@ -216,6 +223,11 @@ def store_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    if not 0 <= args.conversation_ttl_days <= args.max_ttl_days:
+        raise SystemExit(
+            f"threadgate: --conversation-ttl-days must be 0 (the maximum) to --max-ttl-days "
+            f"({args.max_ttl_days}), not {args.conversation_ttl_days}"
+        )
     return Settings(
         host=args.host,
         rest_port=args.rest_port,
@@ -226,6 +238,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         default_folder=args.default_folder,
         default_ttl_days=args.default_ttl_days,
         max_ttl_days=args.max_ttl_days,
+        conversation_ttl_days=args.conversation_ttl_days,
         max_messages_per_thread=args.max_messages_per_thread,
         keep_alive_max_requests=args.keep_alive_max_requests,
         body_timeout=args.body_timeout,

@@ -39,6 +39,9 @@ class Settings:
     default_ttl_days: int = 7
     default_policy: ExpirationPolicy = ExpirationPolicy.SINCE_LAST_ACTIVE
     max_ttl_days: int = 365
+    # idle days before a conversation made over the Conversations API expires
+    # (0: --max-ttl-days); OpenAI's conversations never expire
+    conversation_ttl_days: int = 0
     max_messages_per_thread: int = 100_000
     # Hypercorn closes a keep-alive connection after this many requests
     keep_alive_max_requests: int = 100_000

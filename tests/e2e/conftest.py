@@ -8,6 +8,8 @@ import httpx
 import pytest
 from openai import OpenAI
 from openai.types.beta.threads import Message, TextContentBlock
+from openai.types.conversations import Message as ItemMessage
+from openai.types.responses import ResponseInputText, ResponseOutputText
 from yandex.cloud.ai.assistants.v1.threads import message_service_pb2_grpc as ms_grpc
 from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
@@ -35,6 +37,21 @@ def openai_client(server: Server, api_key: str | None = None) -> OpenAI:
         max_retries=0,
         _strict_response_validation=True,
     )
+
+
+def item_text(item: object, index: int = 0) -> str:
+    """The text of a Conversations message item's part (``input_text`` or ``output_text``)."""
+    assert isinstance(item, ItemMessage), item
+    part = item.content[index]
+    assert isinstance(part, ResponseInputText | ResponseOutputText), part
+    return part.text
+
+
+def item_id(item: object) -> str:
+    """A stored item's id: always set by this server."""
+    found = getattr(item, "id", None)
+    assert isinstance(found, str) and found, item
+    return found
 
 
 def text_value(message: Message) -> str:

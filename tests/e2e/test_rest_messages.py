@@ -618,13 +618,12 @@ def test_unknown_part_type_names_the_part(openai: OpenAI, http: httpx.Client) ->
     assert r.json()["error"]["param"].startswith("content[1]")
 
 
-def test_bad_message_id_shape(openai: OpenAI, http: httpx.Client) -> None:
+def test_a_message_id_that_names_nothing_is_a_404(openai: OpenAI, http: httpx.Client) -> None:
     t = openai.beta.threads.create()
     r = http.get(f"/threads/{t.id}/messages/undefined")
-    assert r.status_code == 400
+    assert r.status_code == 404
     err = r.json()["error"]
-    assert err["message"] == "Invalid 'message_id': 'undefined'. Expected an ID that begins with 'msg'."
-    assert err["param"] == "message_id"
+    assert err["message"] == "No message found with id 'undefined'."
 
 
 def test_bad_metadata_update_changes_nothing(openai: OpenAI, http: httpx.Client) -> None:

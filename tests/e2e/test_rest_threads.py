@@ -109,12 +109,11 @@ def test_malformed_json_and_wrong_content_type(http: httpx.Client) -> None:
     assert r.status_code == 400
 
 
-def test_bad_thread_id_shape(http: httpx.Client) -> None:
-    r = http.get("/threads/undefined")
-    assert r.status_code == 400
+def test_an_id_that_names_nothing_is_a_404(http: httpx.Client) -> None:
+    r = http.get("/threads/undefined")  # a JavaScript client's missing id
+    assert r.status_code == 404
     err = r.json()["error"]
-    assert err["message"] == "Invalid 'thread_id': 'undefined'. Expected an ID that begins with 'thread'."
-    assert err["param"] == "thread_id"
+    assert err["message"] == "No thread found with id 'undefined'."
 
 
 def test_unknown_route_and_method(http: httpx.Client) -> None:
