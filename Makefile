@@ -42,7 +42,13 @@ bench: $(VENV)/.installed-dev
 fuzz: $(VENV)/.installed-dev
 	THREADGATE_REST_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -m fuzz $(ARGS)
 
+# Two pytest processes, because our generated gRPC modules and yandexcloud's register the
+# same protobuf names and so can never be imported into one process: first the in-process
+# gRPC tier (tests/faces_grpc, our stubs as the client), then everything else (the real
+# clients), which never collects tests/faces_grpc.  tests/conftest.py keeps them apart.
+# ARGS go to the second run only.
 check: lint typecheck proto-check
+	$(BIN)/python -m pytest tests/faces_grpc
 	$(BIN)/python -m pytest $(ARGS)
 
 lint:

@@ -186,8 +186,9 @@ def message_data_to_core(
     parts: list[ContentPart] = []
     for i, part in enumerate(content.content):
         if part.WhichOneof("PartType") != "text":
+            # the core's path (content[i]): wording.grpc_field puts it in the proto's terms
             raise InvalidArgument(
-                f"{prefix}content.content[{i}]", "invalid_value", value=part.WhichOneof("PartType") or ""
+                f"{prefix}content[{i}]", "invalid_value", value=part.WhichOneof("PartType") or ""
             )
         parts.append(TextPart(text=part.text.content))
     return NewMessage(content=tuple(parts), role=role, author_id=author_id, labels=dict(labels))
