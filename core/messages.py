@@ -107,6 +107,7 @@ class MessageService:
         self, thread_id: str, new: NewMessage, caller: Principal, idempotency: Idempotency | None = None
     ) -> Message:
         """One message, through a thread API."""
+        required(thread_id, "thread_id")
         check_message(new)
         added = await self._append(thread_id, [new], caller, idempotency, "create_message")
         message = added[0]
@@ -125,6 +126,7 @@ class MessageService:
         scope: str = "append_items",
     ) -> list[Entry]:
         """Entries at the end of the thread, all or none, in the order given."""
+        required(thread_id, "thread_id")
         check_entries(entries, field, maximum)
         return await self._append(thread_id, entries, caller, idempotency, scope, field)
 

@@ -13,7 +13,7 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import message_s
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_pb2
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from adapters.yandex.servicers import STREAM_BATCH
-from core.messages import NewMessage
+from core.entries import NewMessage
 from core.model import TextPart
 from tests.faces_grpc.harness import (
     FOLDER,
