@@ -13,8 +13,8 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TextIO, TypeVar
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,8 +23,13 @@ from prometheus_client.registry import Collector
 
 from adapters.loop_metrics import LoopCounter, LoopHistogram
 from adapters.storage.outage_log import OutageLog
+from core.access import ApiKey
 from core.errors import Unavailable
 from core.expiry import SweepTotals
+from core.model import Entry, Thread
+from core.ports import MessagePage, Store, SweepResult
+
+T = TypeVar("T")
 
 request_log = logging.getLogger("threadgate.request")
 
@@ -189,35 +194,81 @@ def log_request(fields: dict[str, Any]) -> None:
 
 
 class MeasuredStore:
-    """Wraps any store: every awaited port method is timed into ``store_seconds``, and
-    every ``Unavailable`` it raises goes to one ``OutageLog`` (a few lines per outage)."""
+    """Wraps any store: every port method is timed into ``store_seconds``, and every
+    ``Unavailable`` it raises goes to one ``OutageLog`` (a few lines per outage).
 
-    def __init__(self, inner: Any, metrics: Metrics, outages: OutageLog | None = None) -> None:
+    One method per port method, so that it is a ``Store`` to the type checker and a
+    new port method cannot be left unmeasured.
+    """
+
+    def __init__(self, inner: Store, metrics: Metrics, outages: OutageLog | None = None) -> None:
         self._inner = inner
         self._metrics = metrics
         self._outages = outages or OutageLog()
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr) or name.startswith("_"):
-            return attr
-        histogram = self._metrics.store_latency.series(name)
-        outages = self._outages
-        probe = name == "ping"  # only a write probe that succeeds ends an outage
+    async def _timed(self, name: str, call: Awaitable[T]) -> T:
+        start = time.perf_counter()
+        try:
+            result = await call
+        except Unavailable as exc:
+            self._outages.failed(name, exc)
+            raise
+        finally:
+            self._metrics.store_latency.series(name).observe(time.perf_counter() - start)
+        if name == "ping":  # only a write probe that succeeds ends an outage
+            self._outages.available()
+        return result
 
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                result = await attr(*args, **kwargs)
-            except Unavailable as exc:
-                outages.failed(name, exc)
-                raise
-            finally:
-                histogram.observe(time.perf_counter() - start)
-            if probe:
-                outages.available()
-            return result
+    async def create_thread(self, *a: Any, **k: Any) -> Thread:
+        return await self._timed("create_thread", self._inner.create_thread(*a, **k))
 
-        # built once per method: later lookups find the attribute and skip __getattr__
-        setattr(self, name, timed)
-        return timed
+    async def get_thread(self, *a: Any, **k: Any) -> Thread | None:
+        return await self._timed("get_thread", self._inner.get_thread(*a, **k))
+
+    async def update_thread(self, *a: Any, **k: Any) -> Thread | None:
+        return await self._timed("update_thread", self._inner.update_thread(*a, **k))
+
+    async def delete_thread(self, *a: Any, **k: Any) -> bool:
+        return await self._timed("delete_thread", self._inner.delete_thread(*a, **k))
+
+    async def list_threads(self, *a: Any, **k: Any) -> list[Thread]:
+        return await self._timed("list_threads", self._inner.list_threads(*a, **k))
+
+    async def append_messages(self, *a: Any, **k: Any) -> list[Entry] | None:
+        return await self._timed("append_messages", self._inner.append_messages(*a, **k))
+
+    async def get_message(self, *a: Any, **k: Any) -> Entry | None:
+        return await self._timed("get_message", self._inner.get_message(*a, **k))
+
+    async def list_messages(self, *a: Any, **k: Any) -> MessagePage | None:
+        return await self._timed("list_messages", self._inner.list_messages(*a, **k))
+
+    async def update_message(self, *a: Any, **k: Any) -> Entry | None:
+        return await self._timed("update_message", self._inner.update_message(*a, **k))
+
+    async def delete_message(self, *a: Any, **k: Any) -> bool:
+        return await self._timed("delete_message", self._inner.delete_message(*a, **k))
+
+    async def delete_expired(self, *a: Any, **k: Any) -> SweepResult:
+        return await self._timed("delete_expired", self._inner.delete_expired(*a, **k))
+
+    async def forget_idempotency(self, *a: Any, **k: Any) -> int:
+        return await self._timed("forget_idempotency", self._inner.forget_idempotency(*a, **k))
+
+    async def add_key(self, *a: Any, **k: Any) -> None:
+        await self._timed("add_key", self._inner.add_key(*a, **k))
+
+    async def get_key(self, *a: Any, **k: Any) -> ApiKey | None:
+        return await self._timed("get_key", self._inner.get_key(*a, **k))
+
+    async def list_keys(self, *a: Any, **k: Any) -> list[ApiKey]:
+        return await self._timed("list_keys", self._inner.list_keys(*a, **k))
+
+    async def revoke_key(self, *a: Any, **k: Any) -> bool:
+        return await self._timed("revoke_key", self._inner.revoke_key(*a, **k))
+
+    async def ping(self) -> None:
+        await self._timed("ping", self._inner.ping())
+
+    async def close(self) -> None:
+        await self._timed("close", self._inner.close())

@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, cast
+from typing import Any
 
 from attrs import frozen
 from hypercorn.asyncio.run import worker_serve
@@ -168,7 +168,7 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     raw_store = await open_store(settings)
     metrics = Metrics()
     metrics.registry.register(gate)
-    store = cast(Store, MeasuredStore(raw_store, metrics))
+    store: Store = MeasuredStore(raw_store, metrics)
     try:
         core = build_core(store, settings)
         if worker is None:
