@@ -12,7 +12,7 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import message_p
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import message_service_pb2 as ms
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_pb2
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
-from adapters.yandex.servicers import STREAM_BATCH
+from adapters.yandex.operations import STREAM_BATCH
 from core.entries import NewMessage
 from core.model import TextPart
 from tests.faces_grpc.harness import (
