@@ -12,65 +12,33 @@ from typing import Any
 from bench import source
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _ram_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
+def _proc_field(path: str, name: str) -> str | None:
+    """The value of the first ``name: value`` line of a /proc file."""
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(name):
+            return line.split(":", 1)[1].strip()
     return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=source.tree(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
+        run = subprocess.run(["git", *args], cwd=source.tree(), capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
-
-
-def _git_dirty() -> bool | None:
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=source.tree(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip())
+    return run.stdout.strip() if run.returncode == 0 else None
 
 
 def describe() -> dict[str, Any]:
+    memory = _proc_field("/proc/meminfo", "MemTotal:")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "nproc": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": _cpu_model(),
-        "ram_gib": _ram_gib(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
+        "ram_gib": round(int(memory.split()[0]) / 1024 / 1024, 1) if memory else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "source": str(source.tree()),
-        "git_commit": _git_commit(),
-        "git_dirty": _git_dirty(),
+        "git_commit": _git("rev-parse", "HEAD") or None,
+        "git_dirty": None if dirty is None else bool(dirty),
     }

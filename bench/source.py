@@ -34,11 +34,8 @@ def tree() -> Path:
 
 
 def child_env() -> dict[str, str]:
-    """Environment for a server subprocess: imports resolve in the measured tree first,
-    then in the harness's (for ``bench.floors``); no THREADGATE_* setting leaks in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADGATE_")}
-    paths = [str(_source), str(HARNESS)]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
+    """What a server subprocess adds to its environment (``testkit.server`` drops every
+    THREADGATE_* setting): imports resolve in the measured tree first, then in the
+    harness's (for ``bench.floors``)."""
+    paths = [str(_source), str(HARNESS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
