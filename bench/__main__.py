@@ -1,4 +1,5 @@
-"""``python -m bench [scenario] [--quick]``: run a scenario, print its tables, save JSON."""
+"""``python -m bench [scenario] [--quick]``: run a benchmark scenario against threadgate and
+bare Hypercorn/grpc.aio floors, print its tables, save JSON (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -28,12 +30,12 @@ SCENARIOS = {
     "workers": ("bench.workers", ("wrk",)),
 }
 # requests in flight when --concurrency is not given
-CONCURRENCY = {"ops": (1, 32), "get-scaling": (1, 32), "workers": (32,)}
-DEFAULT_CONCURRENCY = (1, 16)
+CONCURRENCY = {"ops": (1, 32), "get-scaling": (1, 32), "workers": (32,), "others": (1, 16)}
 RESULTS = Path(__file__).resolve().parent / "results"
-# quiet: seconds the run may spend waiting out, or repeating runs disturbed by, other processes
-FULL = {"rounds": 3, "duration": 3.0, "warmup": 0.5, "quiet": 120.0, "attempts": 3}
-QUICK = {"rounds": 1, "duration": 1.0, "warmup": 0.3, "quiet": 3.0, "attempts": 1}
+# quiet_budget: seconds to spend waiting out, or repeating runs disturbed by, other processes;
+# attempts: runs at most per measurement when they disturb it
+FULL: dict[str, Any] = {"rounds": 3, "duration": 3.0, "warmup": 0.5, "quiet_budget": 120.0, "attempts": 3}
+QUICK: dict[str, Any] = {"rounds": 1, "duration": 1.0, "warmup": 0.3, "quiet_budget": 3.0, "attempts": 1}
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -47,47 +49,16 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m bench",
-        description="Benchmark threadgate against bare Hypercorn/Starlette and grpc.aio floors "
-        "(docs/performance.md).",
-    )
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("scenario", nargs="?", default="ops", choices=SCENARIOS)
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"one round of {QUICK['warmup']:g}s warm-up + {QUICK['duration']:g}s per run, not "
-        f"{FULL['rounds']:g} rounds of {FULL['warmup']:g}s + {FULL['duration']:g}s; no repeated runs",
-    )
+    p.add_argument("--quick", action="store_true", help=f"presets {QUICK} instead of {FULL}")
     p.add_argument("--rounds", type=int, help="times every operation is measured, interleaved")
     p.add_argument("--duration", type=float, help="seconds measured per run")
     p.add_argument("--warmup", type=float, help="seconds of unmeasured load before each run")
-    p.add_argument(
-        "--concurrency",
-        type=_ints,
-        help="requests in flight, e.g. 1,32 (default 1,32 for ops and "
-        "get-scaling, 32 for workers, 1,16 for the others)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=["sqlite", "postgresql"],
-        default="sqlite",
-        help="ops: the store threadgate serves from (postgresql: a throw-away server, fsync=off)",
-    )
+    p.add_argument("--concurrency", type=_ints, help=f"requests in flight, e.g. 1,32 (default {CONCURRENCY})")
+    p.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite", help="ops: the store")
     p.add_argument("--sizes", type=_ints, default=(1_000, 100_000), help="list-scaling: messages per thread")
-    p.add_argument(
-        "--fill",
-        choices=["auto", "api", "sqlite"],
-        default="auto",
-        help="list-scaling: fill threads through the REST API, straight into SQLite with the server "
-        "stopped, or auto (the API, unless its measured rate says a thread would take over 3 minutes)",
-    )
-    p.add_argument(
-        "--quiet-budget",
-        type=float,
-        help="seconds the run may spend waiting for other processes to go idle, or repeating runs "
-        f"they disturbed (default {FULL['quiet']:g}, {QUICK['quiet']:g} with --quick)",
-    )
+    p.add_argument("--quiet-budget", type=float, help="seconds to spend waiting out other processes' load")
     p.add_argument("--source", type=Path, help="measure the threadgate tree in this directory")
     p.add_argument("--label", default="", help="free text saved with the results (e.g. the commit measured)")
     p.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
@@ -107,41 +78,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.source is not None:
         source.use(args.source)
     # imported only now: they import core and adapters, which --source may redirect
-    from bench import machine, report
-    from bench.cpus import Quiet, pin_self, plan_placement
+    from bench import report
+    from bench.cpus import Quiet, pin_self
     from bench.load_tools import require
     from bench.rounds import Context, Options, log
 
     module, tools = SCENARIOS[args.scenario]
     require(*tools)
     preset = QUICK if args.quick else FULL
-    pick = {
-        k: preset[k] if getattr(args, k) is None else getattr(args, k)
-        for k in ("rounds", "duration", "warmup")
-    }
-    options = Options(
-        concurrency=args.concurrency or CONCURRENCY.get(args.scenario, DEFAULT_CONCURRENCY),
-        duration=pick["duration"],
-        warmup=pick["warmup"],
-        rounds=max(1, int(pick["rounds"])),
-        sizes=args.sizes,
-        fill=args.fill,
-        quick=args.quick,
-        quiet_budget=preset["quiet"] if args.quiet_budget is None else args.quiet_budget,
-        attempts=int(preset["attempts"]),
-        backend=args.backend,
-    )
-    info = {**machine.describe(), "label": args.label}  # before pinning narrows what this process sees
-    placement = plan_placement()
-    pin_self(placement)
+    given = {k: getattr(args, k, None) for k in preset}
+    pick = {k: preset[k] if v is None else v for k, v in given.items()}
+    pick["rounds"] = max(1, int(pick["rounds"]))
+    concurrency = args.concurrency or CONCURRENCY.get(args.scenario, CONCURRENCY["others"])
+    options = Options(concurrency, sizes=args.sizes, quick=args.quick, backend=args.backend, **pick)
+    info = {**source.provenance(), "label": args.label}  # before pinning narrows what this process sees
+    placement = pin_self()
     log(f"measuring {source.tree()}; {placement.describe()}")
     began = time.perf_counter()
-    outcome = asyncio.run(
-        importlib.import_module(module).run(Context(placement, options, Quiet(options.quiet_budget)))
-    )
+    ctx = Context(placement, options, Quiet(options.quiet_budget))
+    outcome = asyncio.run(importlib.import_module(module).run(ctx))
     seconds = time.perf_counter() - began
+    outcome.notes["quiet_seconds_spent"] = round(ctx.quiet.spent, 1)
     where = placement.describe()
-    path = report.save(args.scenario, outcome, attrs.asdict(options), info, where, seconds, args.out)
+    about = {"wall_seconds": round(seconds, 1), "machine": info, "placement": where}
+    path = report.save(args.out, args.scenario, outcome, options=attrs.asdict(options), **about)
     print(f"\n{report.render(args.scenario, outcome, where)}\n\n{seconds:.0f}s; results saved to {path}")
     if failed := outcome.notes.get("failed"):
         print(f"\nFAILED: {failed}", file=sys.stderr)

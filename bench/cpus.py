@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from bench.stats import Sample
 
@@ -34,16 +34,13 @@ class Placement:
         return f"server pinned to CPU {self.server_cpu}; load generator on CPU(s) {list(self.client_cpus)}"
 
 
-def plan_placement() -> Placement:
+def pin_self() -> Placement:
+    """The servers get the first CPU; this process (and every tool it starts, which inherits
+    its affinity) moves to the others."""
     if len(ALL_CPUS) < 2:
         return Placement(None, ALL_CPUS)
+    os.sched_setaffinity(0, ALL_CPUS[1:])
     return Placement(ALL_CPUS[0], ALL_CPUS[1:])
-
-
-def pin_self(placement: Placement) -> None:
-    """Keep the load generator (and every tool it starts, which inherits this) off the server's core."""
-    if placement.server_cpu is not None:
-        os.sched_setaffinity(0, placement.client_cpus)
 
 
 @contextlib.contextmanager
@@ -103,6 +100,18 @@ class Window:
         system, steal = system_cpu_seconds()
         return cls(tree_cpu_seconds(server_pid), time.process_time(), system, steal)
 
+    def sample(self, end: Window, run: Sample, tool_cpu: float = 0.0) -> Sample:
+        """``run`` (its requests) with the CPU seconds used from this moment to ``end``; the load
+        generator's are this process's plus ``tool_cpu``, an external tool's."""
+        server, client, system = (
+            end.server - self.server,
+            tool_cpu + end.own - self.own,
+            end.system - self.system,
+        )
+        return evolve(
+            run, server_cpu=server, client_cpu=client, system_cpu=system, steal=end.steal - self.steal
+        )
+
 
 class Quiet:
     """Keep other processes' work out of the measurements, within a time budget: before
@@ -115,19 +124,17 @@ class Quiet:
 
     async def wait(self) -> None:
         while self.spent < self.budget:
-            own0, (busy0, _) = time.process_time(), system_cpu_seconds()
+            before = Window.now(os.getpid())
             await asyncio.sleep(self.window)
-            own1, (busy1, _) = time.process_time(), system_cpu_seconds()
-            if max(0.0, (busy1 - busy0) - (own1 - own0)) / self.window < self.threshold:
+            after = Window.now(os.getpid())
+            if (after.system - before.system) - (after.own - before.own) < self.threshold * self.window:
                 return
             self.spent += self.window
 
-    def noisy(self, sample: Sample) -> bool:
-        return sample.other_cpu >= self.threshold
-
-    def retry(self, seconds: float) -> bool:
-        """Whether a noisy run of ``seconds`` may be repeated (and charge it if so)."""
-        if self.spent + seconds > self.budget:
+    def repeat(self, sample: Sample, seconds: float) -> bool:
+        """Whether the run of ``sample`` was disturbed and may be repeated, in ``seconds`` more of
+        the budget (then charged)."""
+        if sample.other_cpu < self.threshold or self.spent + seconds > self.budget:
             return False
         self.spent += seconds
         return True

@@ -18,18 +18,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from attrs import evolve, frozen
 
 from adapters.storage.rows import THREAD_COLUMNS, message_to_row, thread_from_row, thread_to_row
+from bench.servers import client
 from core.clock import RandomIds
 from core.messages import MESSAGE_PREFIX
 from core.model import Author, ExpirationConfig, Message, Role, TextPart, Thread
+from testkit.server import Server
 
 _FILLER = "The quick brown fox jumps over the lazy dog. " * 4
 _ALPHABET = string.ascii_letters + string.digits
-BATCH = 100_000  # rows per transaction
+
+
+def store_bytes(data_dir: Path) -> int:
+    """The size of the SQLite store in ``data_dir`` with its WAL and shared-memory files."""
+    return sum(p.stat().st_size for p in data_dir.glob("threadgate.db*"))
+
+
+async def new_thread(server: Server) -> str:
+    async with client(server) as c:
+        return await create_thread(c)
 
 
 def message_text(n: int) -> str:
@@ -87,12 +99,14 @@ async def fill_api(
 
 @contextmanager
 def _writing(db: Path) -> Iterator[sqlite3.Connection]:
-    """One connection to a store no server has open; rolled back on error, checkpointed after."""
+    """One transaction on a store no server has open, checkpointed after."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the id indexes stay in memory
+        conn.execute("BEGIN IMMEDIATE")
         yield conn
+        conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         if conn.in_transaction:
@@ -100,53 +114,48 @@ def _writing(db: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _new_id(rng: random.Random, prefix: str, length: int) -> str:
+def _new_ids(prefix: str, length: int, count: int) -> list[str]:
     # shaped like the server's ids (core.clock.RandomIds) but from a fast, non-secret
     # generator (secrets would spend seconds on a million); the unique index guards collisions
-    return prefix + "".join(rng.choices(_ALPHABET, k=length))
+    rng = random.Random()
+    return [prefix + "".join(rng.choices(_ALPHABET, k=length)) for _ in range(count)]
+
+
+def _thread(conn: sqlite3.Connection, thread_id: str) -> tuple[Thread, tuple[Any, ...]]:
+    """The stored thread, and its row (its columns, ``next_seq``, ``message_count``)."""
+    query = f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads WHERE id = ?"
+    if (row := conn.execute(query, (thread_id,)).fetchone()) is None:
+        raise LookupError(f"no thread {thread_id}")
+    return thread_from_row(row[:16]), row
 
 
 def fill_sqlite(db: Path, thread_id: str, count: int) -> Fill:
     """Append ``count`` messages to an existing thread while no server has the file open."""
     began = time.perf_counter()
-    rng = random.Random(thread_id)
+    ids = _new_ids(MESSAGE_PREFIX, RandomIds.LENGTH, count)
     with _writing(db) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        query = f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads WHERE id = ?"
-        row = conn.execute(query, (thread_id,)).fetchone()
-        if row is None:
-            raise LookupError(f"no thread {thread_id} in {db}")
-        thread, first_seq, existing = thread_from_row(row[:16]), int(row[16]), int(row[17])
+        thread, row = _thread(conn, thread_id)
+        first_seq, existing = int(row[16]), int(row[17])
         # like the server's clock: never behind the thread's last activity, one microsecond apart
         base = max(datetime.now(UTC), thread.last_activity_at)
         author = Author(id=thread.default_message_author_id, role=Role.USER)
-        ids = []
-        for first in range(0, count, BATCH):
-            batch = []
-            for i in range(first, min(count, first + BATCH)):
-                message = Message(
-                    id=_new_id(rng, MESSAGE_PREFIX, RandomIds.LENGTH),
-                    thread_id=thread_id,
-                    created_by=thread.created_by,  # the caller that made the thread appends to it
-                    created_at=base + timedelta(microseconds=i),
-                    author=author,
-                    content=(TextPart(message_text(i)),),
-                )
-                mid, tid, created_us, run_id, body = message_to_row(message)
-                batch.append((tid, first_seq + i, mid, created_us, run_id, body))
-                ids.append(mid)
-            insert = (
-                "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) VALUES (?,?,?,?,?,?)"
-            )
-            conn.executemany(insert, batch)
-        if count:
-            last = thread_to_row(evolve(thread, last_activity_at=base + timedelta(microseconds=count - 1)))
-            conn.execute(
-                "UPDATE threads SET last_active_us = ?, expires_us = ?, next_seq = ?, message_count = ? "
-                "WHERE id = ?",
-                (last[9], last[12], first_seq + count, existing + count, thread_id),
-            )
-        conn.execute("COMMIT")
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i, mid in enumerate(ids):
+                # the caller that made the thread appends to it
+                at, content = base + timedelta(microseconds=i), (TextPart(message_text(i)),)
+                message = Message(mid, thread_id, thread.created_by, at, author, content)
+                _, tid, created_us, run_id, body = message_to_row(message)
+                yield tid, first_seq + i, mid, created_us, run_id, body
+
+        insert = "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) VALUES (?,?,?,?,?,?)"
+        conn.executemany(insert, rows())
+        last = thread_to_row(
+            evolve(thread, last_activity_at=base + timedelta(microseconds=max(0, count - 1)))
+        )
+        update = "UPDATE threads SET last_active_us = ?, expires_us = ?, next_seq = ?, message_count = ? "
+        update += "WHERE id = ?"
+        conn.execute(update, (last[9], last[12], first_seq + count, existing + count, thread_id))
     return Fill(thread_id, count, "sqlite", time.perf_counter() - began, tuple(ids))
 
 
@@ -156,26 +165,18 @@ def write_threads(
     """``count`` threads shaped like ``template_id``'s (folder, creator; its expiry unless
     ``expiration`` is given), created one microsecond apart from ``start``, written while no
     server has the file open.  Their ids."""
-    rng = random.Random()
+    ids = _new_ids("thread_", 24, count)
     with _writing(db) as conn:
-        row = conn.execute(f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?", (template_id,)).fetchone()
-        if row is None:
-            raise LookupError(f"no thread {template_id} in {db}")
-        template: Thread = thread_from_row(row)
+        template = _thread(conn, template_id)[0]
         if expiration is not None:
             template = evolve(template, expiration=expiration)
-        insert = f"INSERT INTO threads ({THREAD_COLUMNS}) VALUES ({', '.join('?' * len(row))})"
-        ids: list[str] = []
-        for first in range(0, count, BATCH):
-            batch = []
-            for i in range(first, min(count, first + BATCH)):
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i, tid in enumerate(ids):
                 at = start + timedelta(microseconds=i)
-                tid = _new_id(rng, "thread_", 24)
-                batch.append(
-                    thread_to_row(evolve(template, id=tid, created_at=at, updated_at=at, last_activity_at=at))
+                yield thread_to_row(
+                    evolve(template, id=tid, created_at=at, updated_at=at, last_activity_at=at)
                 )
-                ids.append(tid)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(insert, batch)
-            conn.execute("COMMIT")
+
+        conn.executemany(f"INSERT INTO threads ({THREAD_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows())
     return ids

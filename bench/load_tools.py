@@ -1,21 +1,16 @@
-"""The load generators, written in C and run as their own processes on the load generator's
-CPU(s): ``wrk`` (HTTP/1.1, for REST) and ``h2load`` (HTTP/2, for gRPC).  A Python client
-saturates its own core before a Hypercorn no-op does; these do not.
+"""The load generators, C programs run as their own processes on the load generator's CPU(s)
+(a Python client saturates its own core before a Hypercorn no-op does); every run has a
+duration and a timeout, and targets only 127.0.0.1.
 
-- **wrk** runs ``-t1 -cN`` (N keep-alive connections, one request in flight on each)
-  with a generated Lua script: method, body and headers, a ``request`` function rotating
-  among several paths (in turn or at random), optionally a ``response`` function that
-  records the id of every 200 answer, and a ``done`` function printing the summary and
-  ``GRID`` evenly spaced latency quantiles (wrk's Lua API hands out percentiles only),
-  from which the sample is rebuilt: pooled percentiles are exact to 1/GRID of rank.
-  ``-d`` takes whole seconds, so a fractional duration is ended with SIGINT, on which
-  wrk stops and reports its real running time.
-- **h2load** runs ``-c1 -mN`` (one HTTP/2 connection with N streams, as a gRPC channel
-  is) POSTing one gRPC length-prefixed frame; ``--log-file`` gives every request's
-  status and duration.  It sees no gRPC trailers: a gRPC error looks like HTTP 200 to it,
-  so callers count errors from the server's own metrics (``bench.server_metrics``).
-
-Every run has a duration and a timeout, and targets only 127.0.0.1.
+- **wrk** (REST) runs ``-t1 -cN``: N keep-alive connections, one request in flight on
+  each, from a generated Lua script whose ``done`` prints ``GRID`` evenly spaced latency
+  quantiles (wrk's Lua API hands out percentiles only), from which the sample is rebuilt:
+  pooled percentiles are exact to 1/GRID of rank.  ``-d`` takes whole seconds, so a
+  fractional duration is ended with SIGINT, on which wrk reports its real running time.
+- **h2load** (gRPC) runs ``-c1 -mN``: one HTTP/2 connection with N streams, as a gRPC
+  channel is, POSTing one length-prefixed frame; ``--log-file`` gives every request's
+  status and duration.  It sees no gRPC trailers (an error looks like HTTP 200), so
+  callers count errors from the server's own metrics (``bench.server_metrics``).
 """
 
 from __future__ import annotations
@@ -44,8 +39,7 @@ MARK = "BENCH"
 
 
 def require(*tools: str) -> None:
-    absent = [t for t in tools if shutil.which(t) is None]
-    if absent:
+    if absent := [t for t in tools if shutil.which(t) is None]:
         raise SystemExit(
             f"bench: {' and '.join(absent)} not found on PATH; run `make bench` "
             "(scripts/ensure-bench-deps installs wrk and nghttp2-client's h2load)"
@@ -101,18 +95,14 @@ def run_tool(
     return text, usage.ru_utime + usage.ru_stime
 
 
-# --- wrk ---------------------------------------------------------------------------------
-
-
 @frozen
 class HttpSpec:
-    """What wrk sends: ``method`` on one of ``paths`` (several: in turn, or at random)."""
+    """What wrk sends: ``method`` on one of ``paths`` (several: each request picks one at random)."""
 
     method: str
     paths: tuple[str, ...]
     headers: dict[str, str]
     body: str | None = None
-    random_path: bool = False
 
 
 def lua_string(text: str) -> str:
@@ -131,16 +121,8 @@ def wrk_script(spec: HttpSpec, record_ids: Path | None = None) -> str:
     lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in spec.headers.items()]
     if len(spec.paths) > 1:
         lines.append("local paths = {" + ", ".join(lua_string(p) for p in spec.paths) + "}")
-        if spec.random_path:
-            lines += [
-                f"math.randomseed({int.from_bytes(os.urandom(4), 'big')})",
-                "request = function() return wrk.format(nil, paths[math.random(#paths)]) end",
-            ]
-        else:
-            lines += [
-                "local turn = 0",
-                "request = function() turn = turn % #paths + 1; return wrk.format(nil, paths[turn]) end",
-            ]
+        lines.append(f"math.randomseed({int.from_bytes(os.urandom(4), 'big')})")
+        lines.append("request = function() return wrk.format(nil, paths[math.random(#paths)]) end")
     if record_ids is not None:
         lines += [
             "local made = 0",
@@ -152,15 +134,16 @@ def wrk_script(spec: HttpSpec, record_ids: Path | None = None) -> str:
             "  if id then ids:write(id, '\\n') end",
             "end",
         ]
+    # one line: the summary, the latency range and GRID midpoint quantiles, all in µs
     lines += [
         "done = function(summary, latency, requests)",
-        "  local e = summary.errors",
-        f"  io.write(string.format('{MARK} summary %d %d %d %d %d %d %d\\n', summary.duration, "
-        "summary.requests, e.connect, e.read, e.write, e.status, e.timeout))",
-        f"  io.write(string.format('{MARK} range %d %d\\n', latency.min, latency.max))",
+        "  local e, q = summary.errors, {}",
         f"  for k = 1, {GRID} do",
-        f"    io.write(string.format('{MARK} q %d\\n', latency:percentile((k - 0.5) * 100 / {GRID})))",
+        f"    q[k] = string.format('%d', latency:percentile((k - 0.5) * 100 / {GRID}))",
         "  end",
+        f"  io.write(string.format('{MARK} %d %d %d %d %d %d %d %d %d ', summary.duration, summary.requests, "
+        "e.connect, e.read, e.write, e.status, e.timeout, latency.min, latency.max))",
+        "  io.write(table.concat(q, ' '), '\\n')",
         "end",
     ]
     return "\n".join(lines) + "\n"
@@ -175,22 +158,11 @@ def rebuild(count: int, low: float, high: float, grid: list[float]) -> list[floa
     return values
 
 
-def _marked(stdout: str) -> dict[str, list[list[str]]]:
-    found: dict[str, list[list[str]]] = {}
-    for line in stdout.splitlines():
-        if line.startswith(MARK + " "):
-            kind, *values = line.split()[1:]
-            found.setdefault(kind, []).append(values)
-    return found
-
-
 def parse_wrk(stdout: str, cpu: float) -> ToolResult:
-    marked = _marked(stdout)
-    if "summary" not in marked:
+    if not (found := [line.split()[1:] for line in stdout.splitlines() if line.startswith(MARK + " ")]):
         raise RuntimeError(f"wrk printed no summary:\n{stdout[-2000:]}")
-    duration_us, requests, connect, read, write, status, timeout = (int(v) for v in marked["summary"][0])
-    low, high = (int(v) / 1e6 for v in marked["range"][0])
-    grid = [int(q[0]) / 1e6 for q in marked.get("q", [])]
+    duration_us, requests, connect, read, write, status, timeout, *micros = (int(v) for v in found[0])
+    low, high, *grid = (us / 1e6 for us in micros)
     errors = connect + read + write + status + timeout
     text = (
         f"wrk: {status} responses over 399, socket errors connect {connect} read {read} "
@@ -214,9 +186,6 @@ def run_wrk(
         url = base_url + spec.paths[0]
         out, cpu = run_tool([*cmd, url], Path(tmp), seconds + SLACK, None if whole else seconds)
     return parse_wrk(out, cpu)
-
-
-# --- h2load (gRPC) -------------------------------------------------------------------------
 
 
 @frozen

@@ -1,26 +1,19 @@
 """``ops`` (the default scenario): every threadgate operation against bare floors measured
-in the same run.
+in the same run, each server its own subprocess pinned to the server CPU: the REST floor (a
+no-op Starlette route on threadgate's Hypercorn configuration), the gRPC floor (a no-op
+grpc.aio unary method), the gRPC sync floor (the same on ``grpc.server``, 16 threads), and
+``threadgate serve`` on a fresh SQLite store (``--backend postgresql``: a throw-away
+PostgreSQL), its API key on every request.  REST goes through wrk, gRPC through h2load:
 
-Servers, each its own subprocess pinned to the server CPU: the REST floor (a no-op
-Starlette route on threadgate's Hypercorn configuration), the gRPC floor (a no-op
-grpc.aio unary method), the gRPC sync floor (the same method on ``grpc.server``, 16
-threads), and ``threadgate serve`` on a fresh SQLite data dir (``--backend postgresql``:
-a throw-away PostgreSQL), its API key on every request.
+- REST create thread, retrieve thread, create message (~200 characters), list 20 messages
+  of a thread of 1,000;
+- gRPC ThreadService/Create and /Get, MessageService/Create (one ~200-character text part)
+  and /List (a server stream of the 20 messages of a thread holding 20).
 
-Operations, REST through wrk (``-t1 -cN``) and gRPC through h2load (``-c1 -mN``):
-
-- REST ``POST /v1/threads {}``, ``GET /v1/threads/{id}``, ``POST /v1/threads/{id}/messages``
-  (~200 characters), ``GET /v1/threads/{id}/messages?limit=20`` on a thread of 1,000;
-- gRPC ``ThreadService/Create`` (folder ``default``), ``ThreadService/Get``,
-  ``MessageService/Create`` (one ~200-character text part) and ``MessageService/List``
-  (a server stream of the 20 messages of a thread holding exactly 20).
-
-Every invocation of a tool that creates messages (warm-up and measured alike) appends to
-a new, empty thread, so no run nears the per-thread cap and the list threads never
-change.  Every operation is called once for real before any timing, its answer checked;
-that call also finds the labels threadgate's ``/metrics`` counts it under, from which
-each run's errors are counted.  Ratios: REST over the REST floor, gRPC (and the sync
-floor) over the grpc.aio floor; the targets are checked at the highest concurrency.
+Every invocation of a tool that creates messages appends to a new, empty thread, so no run
+nears the per-thread cap and the list threads never change.  Every operation is called
+once for real before any timing and its answer checked; that call also finds the labels
+threadgate's ``/metrics`` count it under, from which each run's errors are counted.
 """
 
 from __future__ import annotations
@@ -34,9 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-from attrs import frozen
-
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     message_pb2,
     message_service_pb2,
@@ -44,13 +34,13 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2,
 )
 from bench import floors, load_tools
-from bench.fill import create_thread, fill_api, message_text
+from bench.fill import create_thread, fill_api, message_text, new_thread
 from bench.load_tools import GrpcSpec, HttpSpec
 from bench.report import Outcome, Row, Table, num, stats_table
-from bench.rounds import Context, Options, Target, log, measure, runs_line
-from bench.server_metrics import labels_of
-from bench.servers import postgres, start_floor, start_threadgate
-from bench.tool_runs import GrpcSource, HttpSource, call_once, h2load_load, resolve, wrk_load
+from bench.rounds import Context, Target, log, measure, runs_line
+from bench.servers import client, postgres, start_floor, start_threadgate
+from bench.tool_runs import Source, call_once, labels_of, resolve, tool_load
+from core.messages import DEFAULT_MAX_MESSAGES_PER_THREAD
 from testkit.server import Server, serving
 
 REST_FLOOR, GRPC_FLOOR = "REST floor (no-op route)", "gRPC floor (no-op unary)"
@@ -70,108 +60,57 @@ THROUGHPUT_GOALS = (
 TAIL_GOAL = 3.0  # p99 at most this many times p50
 
 
-@frozen
-class Operation:
-    name: str
-    protocol: str
-    spec: HttpSource | GrpcSource
-    answered: Callable[[Any], bool]  # whether one real call's answer is the right one
-    floor: str
+# an operation: its name ("REST ..." or "gRPC ..."), what to send, and whether the answer to
+# one real call of it is the right one
+Operation = tuple[str, Source, Callable[[Any], bool]]
 
 
-def threads_per_run(options: Options) -> int:
-    """Threads one REST message-create run rotates among, so that not even RATE_CEILING
-    messages/s for the longest invocation fills one (h2load sends one body: it cannot)."""
-    from core.messages import DEFAULT_MAX_MESSAGES_PER_THREAD as CAP
-
-    needed = max(1, math.ceil(max(options.duration, options.warmup) * RATE_CEILING / CAP))
-    if needed > 1:
-        log(f"note: runs this long could fill a thread: REST message creates rotate among {needed} threads")
-    return needed
+def full_page(body: Any) -> bool:
+    return len(body["data"]) == PAGE and body["has_more"] is True
 
 
-def operations(
-    server: Server, get_tid: str, list_tid: str, grpc_list_tid: str, rotate: int
-) -> list[Operation]:
+def operations(server: Server, get_tid: str, list_tid: str, grpc_list_tid: str) -> list[Operation]:
     headers = server.auth_headers
     posting = {**headers, "Content-Type": "application/json"}
-    md = dict(server.grpc_metadata)
 
-    async def new_thread() -> str:
-        async with httpx.AsyncClient(base_url=server.origin, headers=headers, timeout=10) as client:
-            return await create_thread(client)
+    def grpc(method: str, request: Any, stream: bool = False) -> GrpcSpec:
+        return GrpcSpec(method, request.SerializeToString(), dict(server.grpc_metadata), stream)
 
     async def rest_message() -> HttpSpec:
-        paths = tuple([f"/v1/threads/{await new_thread()}/messages" for _ in range(rotate)])
-        return HttpSpec("POST", paths, posting, json.dumps({"role": "user", "content": TEXT}))
-
-    content = message_pb2.MessageContent(
-        content=[message_pb2.ContentPart(text=message_pb2.Text(content=TEXT))]
-    )
+        path = f"/v1/threads/{await new_thread(server)}/messages"
+        return HttpSpec("POST", (path,), posting, json.dumps({"role": "user", "content": TEXT}))
 
     async def grpc_message() -> GrpcSpec:
-        request = message_service_pb2.CreateMessageRequest(thread_id=await new_thread(), content=content)
-        return GrpcSpec(f"/{MESSAGES}/Create", request.SerializeToString(), md)
+        thread_id = await new_thread(server)
+        part = message_pb2.ContentPart(text=message_pb2.Text(content=TEXT))
+        request = message_service_pb2.CreateMessageRequest(
+            thread_id=thread_id, content=message_pb2.MessageContent(content=[part])
+        )
+        return grpc(f"/{MESSAGES}/Create", request)
 
-    def thread(reply: bytes) -> Any:
-        return thread_pb2.Thread.FromString(reply)
+    def thread_id(reply: bytes) -> str:
+        return str(thread_pb2.Thread.FromString(reply).id)
 
-    create = thread_service_pb2.CreateThreadRequest(folder_id="default").SerializeToString()
-    get = thread_service_pb2.GetThreadRequest(thread_id=get_tid).SerializeToString()
-    listing = message_service_pb2.ListMessagesRequest(thread_id=grpc_list_tid).SerializeToString()
+    def text(reply: bytes) -> str:
+        return str(message_pb2.Message.FromString(reply).content.content[0].text.content)
+
+    listed = GRPC_LIST_MESSAGES
+    rest_create = HttpSpec("POST", ("/v1/threads",), posting, "{}")
+    rest_get = HttpSpec("GET", (f"/v1/threads/{get_tid}",), headers)
+    rest_list = HttpSpec("GET", (f"/v1/threads/{list_tid}/messages?limit={PAGE}",), headers)
+    grpc_create = grpc(f"/{THREADS}/Create", thread_service_pb2.CreateThreadRequest(folder_id="default"))
+    grpc_get = grpc(f"/{THREADS}/Get", thread_service_pb2.GetThreadRequest(thread_id=get_tid))
+    listing = message_service_pb2.ListMessagesRequest(thread_id=grpc_list_tid)
+    grpc_list = grpc(f"/{MESSAGES}/List", listing, stream=True)
     return [
-        Operation(
-            "REST create thread",
-            "rest",
-            HttpSpec("POST", ("/v1/threads",), posting, "{}"),
-            lambda body: str(body.get("id")).startswith("thread_"),
-            REST_FLOOR,
-        ),
-        Operation(
-            "REST retrieve thread",
-            "rest",
-            HttpSpec("GET", (f"/v1/threads/{get_tid}",), headers),
-            lambda body: body.get("id") == get_tid,
-            REST_FLOOR,
-        ),
-        Operation(
-            "REST create message", "rest", rest_message, lambda body: body.get("role") == "user", REST_FLOOR
-        ),
-        Operation(
-            f"REST list {PAGE} messages",
-            "rest",
-            HttpSpec("GET", (f"/v1/threads/{list_tid}/messages?limit={PAGE}",), headers),
-            lambda body: len(body.get("data", [])) == PAGE and body.get("has_more") is True,
-            REST_FLOOR,
-        ),
-        Operation(
-            "gRPC ThreadService/Create",
-            "grpc",
-            GrpcSpec(f"/{THREADS}/Create", create, md),
-            lambda reply: thread(reply).id.startswith("thread_"),
-            GRPC_FLOOR,
-        ),
-        Operation(
-            "gRPC ThreadService/Get",
-            "grpc",
-            GrpcSpec(f"/{THREADS}/Get", get, md),
-            lambda reply: thread(reply).id == get_tid,
-            GRPC_FLOOR,
-        ),
-        Operation(
-            "gRPC MessageService/Create",
-            "grpc",
-            grpc_message,
-            lambda reply: message_pb2.Message.FromString(reply).content.content[0].text.content == TEXT,
-            GRPC_FLOOR,
-        ),
-        Operation(
-            f"gRPC MessageService/List ({GRPC_LIST_MESSAGES})",
-            "grpc",
-            GrpcSpec(f"/{MESSAGES}/List", listing, md, stream=True),
-            lambda items: len(items) == GRPC_LIST_MESSAGES,
-            GRPC_FLOOR,
-        ),
+        ("REST create thread", rest_create, lambda body: str(body.get("id")).startswith("thread_")),
+        ("REST retrieve thread", rest_get, lambda body: body.get("id") == get_tid),
+        ("REST create message", rest_message, lambda body: body.get("role") == "user"),
+        (f"REST list {PAGE} messages", rest_list, full_page),
+        ("gRPC ThreadService/Create", grpc_create, lambda reply: thread_id(reply).startswith("thread_")),
+        ("gRPC ThreadService/Get", grpc_get, lambda reply: thread_id(reply) == get_tid),
+        ("gRPC MessageService/Create", grpc_message, lambda reply: text(reply) == TEXT),
+        (f"gRPC MessageService/List ({listed})", grpc_list, lambda items: len(items) == listed),
     ]
 
 
@@ -186,66 +125,57 @@ async def run(ctx: Context) -> Outcome:
         ]
         server = stack.enter_context(serving(start_threadgate(tmp, cpu, *args)))
         noop = GrpcSpec(floors.GRPC_METHOD, b"", {})
-        floor_ops = [
-            Operation(
-                REST_FLOOR, "rest", HttpSpec("GET", (floors.REST_PATH,), {}), lambda b: b == {}, REST_FLOOR
-            ),
-            Operation(GRPC_FLOOR, "grpc", noop, lambda reply: reply == b"", GRPC_FLOOR),
-            Operation(GRPC_SYNC_FLOOR, "grpc", noop, lambda reply: reply == b"", GRPC_FLOOR),
+        floor_ops: list[Operation] = [
+            (REST_FLOOR, HttpSpec("GET", (floors.REST_PATH,), {}), lambda body: body == {}),
+            (GRPC_FLOOR, noop, lambda reply: reply == b""),
+            (GRPC_SYNC_FLOOR, noop, lambda reply: reply == b""),
         ]
-        async with httpx.AsyncClient(
-            base_url=server.origin, headers=server.auth_headers, timeout=10
-        ) as client:
-            get_tid, list_tid, grpc_list_tid = [await create_thread(client) for _ in range(3)]
-            fill = await fill_api(client, list_tid, LIST_MESSAGES, 32, limit=300)
-            await fill_api(client, grpc_list_tid, GRPC_LIST_MESSAGES, GRPC_LIST_MESSAGES, limit=60)
+        async with client(server) as c:
+            get_tid, list_tid, grpc_list_tid = [await create_thread(c) for _ in range(3)]
+            fill = await fill_api(c, list_tid, LIST_MESSAGES, 32, limit=300)
+            await fill_api(c, grpc_list_tid, GRPC_LIST_MESSAGES, GRPC_LIST_MESSAGES, limit=60)
         log(f"filled {LIST_MESSAGES:,} messages through the API in {fill.seconds:.1f}s")
-        found = operations(server, get_tid, list_tid, grpc_list_tid, threads_per_run(options))
+        found = operations(server, get_tid, list_tid, grpc_list_tid)
+        if max(options.duration, options.warmup) * RATE_CEILING > DEFAULT_MAX_MESSAGES_PER_THREAD:
+            log("note: runs this long may fill a thread: message creates would then show errors")
         targets, labels = [], {}
-        for op, on in [*zip(floor_ops, floor_servers, strict=True), *((op, server) for op in found)]:
-            request = await resolve(op.spec)
-            if on is server:
-                labels[op.name], reply = await labels_of(
-                    server, functools.partial(call_once, server, request)
-                )
+        checks = [*zip(floor_ops, floor_servers, strict=True), *((op, server) for op in found)]
+        for (name, spec, answered), on in checks:
+            call = functools.partial(call_once, on, await resolve(spec))
+            if on is server:  # threadgate: also the labels its /metrics count this operation under
+                labels[name], reply = await labels_of(server, call)
             else:
-                reply = await call_once(on, request)
-            if not op.answered(reply):
-                raise RuntimeError(f"check failed: {op.name} answered {reply!r:.300}")
-            label = labels.get(op.name)
-            load = wrk_load(on, op.spec, label) if op.protocol == "rest" else h2load_load(on, op.spec, label)
-            targets.append(Target(op.name, op.protocol, on, load, op.floor))
-        log("every operation answered once as expected; metric labels: " + str(labels))
+                reply = await call()
+            if not answered(reply):
+                raise RuntimeError(f"check failed: {name} answered {reply!r:.300}")
+            floor = REST_FLOOR if name.startswith("REST") else GRPC_FLOOR
+            targets.append(Target(name, on, tool_load(on, spec, labels.get(name)), floor))
+        log(f"every operation answered once as expected; metric labels: {labels}")
         notes["metric_labels"] = {name: f"protocol={p} method={m}" for name, (p, m) in labels.items()}
         rows = await measure(ctx, targets)
-    notes["goals"] = goals([r for r in rows if r.operation in labels], max(options.concurrency))
-    notes["quiet_seconds_spent"] = round(ctx.quiet.spent, 1)
-    goal_cells = [
-        (str(g["goal"]), num(g["measured"]), "met" if g["met"] else "NOT met") for g in notes["goals"]
-    ]
+    top = max(options.concurrency)
+    notes["goals"] = goals([r for r in rows if r.operation in labels and r.stats.concurrency == top])
     lines = [
-        f"threadgate's store: {options.backend}; load: REST wrk -t1 -c<conc>, gRPC h2load -c1 -m<conc> -t1; "
-        + ", ".join(notes["tools"].values()),
+        f"threadgate's store: {options.backend}; load: REST wrk -t1 -c<conc>, gRPC h2load -c1 -m<conc> -t1 "
+        f"({', '.join(notes['tools'].values())})",
         runs_line(options),
         "vs floor: REST over the REST floor, gRPC over the grpc.aio floor; errors: the tool's, and the "
         "server's /metrics count for the method",
     ]
-    tables = [
-        stats_table(rows),
-        Table(("target", "measured", "met?"), goal_cells, f"targets (at c={max(options.concurrency)}):"),
-    ]
-    return Outcome(rows, notes, lines, tables)
+    goal_cells = [(g["goal"], num(g["measured"]), "met" if g["met"] else "NOT met") for g in notes["goals"]]
+    goal_table = Table(("target", "measured", "met?"), goal_cells, f"targets (at c={top}):")
+    return Outcome(rows, notes, lines, [stats_table(rows), goal_table])
 
 
-def goals(rows: list[Row], top: int) -> list[dict[str, Any]]:
-    """The targets for threadgate's ``rows``, each met or not, at concurrency ``top``."""
-    by_name = {r.operation: r for r in rows if r.stats.concurrency == top}
+def goals(rows: list[Row]) -> list[dict[str, Any]]:
+    """The targets, each met or not, for ``rows`` (threadgate's, at one concurrency)."""
+    by_name = {r.operation: r for r in rows}
     out: list[dict[str, Any]] = []
     for name, least in THROUGHPUT_GOALS:
         if (row := by_name.get(name)) is not None:
-            value = row.throughput_vs_floor_median or row.throughput_vs_floor
-            out.append({"goal": f"{name} req/s ≥ {least:.2f} × its floor's", "measured": value})
-            out[-1]["met"] = value is not None and value >= least
+            value = row.throughput_vs_floor_median or row.throughput_vs_floor or math.nan
+            goal = f"{name} req/s ≥ {least:.2f} × its floor's"
+            out.append({"goal": goal, "measured": value, "met": value >= least})
     for name, row in by_name.items():
         tail = row.stats.p99_ms / row.stats.p50_ms if row.stats.p50_ms else math.nan
         out.append({"goal": f"{name} p99 ≤ {TAIL_GOAL:g} × p50", "measured": tail, "met": tail <= TAIL_GOAL})

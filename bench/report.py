@@ -20,12 +20,13 @@ from attrs import field, frozen
 from bench.stats import Stats
 
 NOISY = 0.15  # share of a core used by other processes that marks a row as disturbed
+# what ratios() divides: its key, the Stats field
+RATIOS = {"p50": "p50_ms", "p99": "p99_ms", "rps": "rps", "cpu_per_request": "server_cpu_us_per_request"}
 
 
 @frozen
 class Row:
     operation: str
-    protocol: str
     stats: Stats
     floor: str | None  # the row this one's ratios are over
     throughput_vs_floor: float | None
@@ -51,6 +52,14 @@ class Outcome:
     notes: dict[str, Any] = field(factory=dict)
     lines: list[str] = field(factory=list)  # what was measured and how, above the tables
     tables: list[Table] = field(factory=list)
+
+
+def count_label(count: int) -> str:
+    """1k, 100k, 1M, or the count itself."""
+    for unit, suffix in ((1_000_000, "M"), (1000, "k")):
+        if count % unit == 0:
+            return f"{count // unit}{suffix}"
+    return str(count)
 
 
 def num(value: float | None, digits: int = 2) -> str:
@@ -94,24 +103,16 @@ def ratios(rows: Sequence[Row], pairs: Sequence[tuple[str, str, str]]) -> list[d
     out = []
     for label, name, base_name in pairs:
         for (operation, concurrency), s in by_key.items():
-            base = by_key.get((base_name, concurrency))
-            if operation == name and base is not None:
-                out.append(
-                    {
-                        "operation": label,
-                        "concurrency": concurrency,
-                        "p50_ratio": s.p50_ms / base.p50_ms,
-                        "p99_ratio": s.p99_ms / base.p99_ms,
-                        "rps_ratio": s.rps / base.rps,
-                        "cpu_per_request_ratio": s.server_cpu_us_per_request / base.server_cpu_us_per_request,
-                    }
-                )
+            if operation == name and (base := by_key.get((base_name, concurrency))) is not None:
+                ratio = {
+                    f"{k}_ratio": getattr(s, field) / getattr(base, field) for k, field in RATIOS.items()
+                }
+                out.append({"operation": label, "concurrency": concurrency, **ratio})
     return out
 
 
 def ratio_table(items: list[dict[str, Any]], title: str) -> Table:
-    keys = ("p50_ratio", "p99_ratio", "rps_ratio", "cpu_per_request_ratio")
-    cells = [(r["operation"], str(r["concurrency"]), *(num(r[k]) for k in keys)) for r in items]
+    cells = [(r["operation"], str(r["concurrency"]), *(num(r[f"{k}_ratio"]) for k in RATIOS)) for r in items]
     return Table(("operation", "conc", "p50", "p99", "req/s", "server µs/req"), cells, title)
 
 
@@ -133,27 +134,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def save(
-    scenario: str,
-    outcome: Outcome,
-    options: dict[str, Any],
-    machine: dict[str, Any],
-    placement: str,
-    seconds: float,
-    directory: Path,
-) -> Path:
+def save(directory: Path, scenario: str, outcome: Outcome, **about: Any) -> Path:
+    """``<directory>/<UTC>-<scenario>[-quick].json``: the rows, the notes, and ``about`` (the
+    options, the machine, the placement, the wall-clock seconds)."""
     finished = datetime.now(UTC)
     directory.mkdir(parents=True, exist_ok=True)
-    quick = "-quick" if options.get("quick") else ""
-    path = directory / f"{finished:%Y%m%dT%H%M%SZ}-{scenario}{quick}.json"
+    path = (
+        directory
+        / f"{finished:%Y%m%dT%H%M%SZ}-{scenario}{'-quick' if about['options']['quick'] else ''}.json"
+    )
+    rows = [attrs.asdict(r) for r in outcome.rows]
     document = {
         "scenario": scenario,
         "finished_at": finished.isoformat(),
-        "wall_seconds": round(seconds, 1),
-        "machine": machine,
-        "placement": placement,
-        "options": options,
-        "rows": [attrs.asdict(r) for r in outcome.rows],
+        **about,
+        "rows": rows,
         "notes": outcome.notes,
     }
     path.write_bytes(orjson.dumps(_jsonable(document), option=orjson.OPT_INDENT_2))

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from attrs import evolve, frozen
 
 from bench.cpus import Placement, Quiet
-from bench.report import Outcome, Row
+from bench.report import Row
 from bench.stats import Load, Sample, Stats, percentiles, summarize
 from testkit.server import Server
 
@@ -25,7 +23,6 @@ class Options:
     warmup: float  # seconds of unmeasured load before each run
     rounds: int
     sizes: tuple[int, ...]  # list-scaling: messages per thread
-    fill: str  # list-scaling: "auto", "api" or "sqlite"
     quick: bool
     quiet_budget: float  # seconds the run may spend waiting out, or repeating runs disturbed by, others
     attempts: int  # runs at most per measurement when other processes disturb them
@@ -39,15 +36,11 @@ class Context:
     quiet: Quiet
 
 
-Scenario = Callable[[Context], Coroutine[Any, Any, Outcome]]
-
-
 @frozen
 class Target:
     """One operation to measure, on one server."""
 
     name: str
-    protocol: str
     server: Server
     load: Load
     floor: str | None  # the target whose numbers this one's are divided by
@@ -70,11 +63,11 @@ def runs_line(options: Options) -> str:
     )
 
 
-def versus(name: str, protocol: str, stats: Stats, base: Stats | None, floor: str | None = None) -> Row:
+def versus(name: str, stats: Stats, base: Stats | None, floor: str | None = None) -> Row:
     """A row whose ratios are over ``base``'s."""
     rps = stats.rps / base.rps if base else None
     cpu = stats.server_cpu_us_per_request / base.server_cpu_us_per_request if base else None
-    return Row(name, protocol, stats, floor, rps, cpu)
+    return Row(name, stats, floor, rps, cpu)
 
 
 async def run_once(ctx: Context, target: Target, concurrency: int) -> tuple[Sample, int]:
@@ -87,8 +80,7 @@ async def run_once(ctx: Context, target: Target, concurrency: int) -> tuple[Samp
         sample = await target.load(concurrency, options.duration, options.warmup)
         if best is None or sample.other_cpu < best.other_cpu:
             best = sample
-        last = attempt == options.attempts
-        if last or not quiet.noisy(sample) or not quiet.retry(options.warmup + options.duration):
+        if attempt == options.attempts or not quiet.repeat(sample, options.warmup + options.duration):
             break
         log(f"{target.name} c={concurrency}: other processes used {sample.other_cpu:.0%} of a core; again")
     assert best is not None
@@ -107,30 +99,27 @@ async def measure(ctx: Context, targets: list[Target]) -> list[Row]:
                 sample, tries = await run_once(ctx, target, c)
                 samples.setdefault((target.name, c), []).append(sample)
                 attempts[target.name, c] = attempts.get((target.name, c), 0) + tries
-                (p50,) = percentiles(sorted(sample.latencies), 50)
+                s = sample
+                (p50,) = percentiles(sorted(s.latencies), 50)
+                cpu = f"server {s.server_cpu / s.seconds:4.0%} client {s.client_cpu / s.seconds:4.0%}"
                 log(
-                    f"[{round_}/{rounds}] {target.name:<28} c={c:<3} {sample.rps:7.0f} req/s  "
-                    f"p50 {p50 * 1000:6.2f} ms  CPU: server {sample.server_cpu / sample.seconds:4.0%} "
-                    f"client {sample.client_cpu / sample.seconds:4.0%} others {sample.other_cpu:4.0%}  "
-                    f"errors {sample.errors}"
+                    f"[{round_}/{rounds}] {target.name:<28} c={c:<3} {s.rps:7.0f} req/s  "
+                    f"p50 {p50 * 1000:6.2f} ms  CPU: {cpu} others {s.other_cpu:4.0%}  errors {s.errors}"
                 )
-                if not sample.latencies:
-                    raise RuntimeError(
-                        f"{target.name}: no request succeeded; first error: {sample.first_error}"
-                    )
+                if not s.latencies:
+                    raise RuntimeError(f"{target.name}: no request succeeded; first error: {s.first_error}")
     stats = {key: summarize(value) for key, value in samples.items()}
     rows = []
     for target in targets:
         for c in levels:
             mine, floor_runs = samples[target.name, c], samples.get((target.floor or "", c), [])
             base = stats.get((target.floor or "", c))
-            row = versus(target.name, target.protocol, stats[target.name, c], base, target.floor)
+            row = versus(target.name, stats[target.name, c], base, target.floor)
             row = evolve(row, attempts=attempts[target.name, c])
             if rounds > 1:
                 per_round = [a.rps / b.rps for a, b in zip(mine, floor_runs, strict=False) if b.rps]
                 median = statistics.median(per_round) if per_round else None
-                row = evolve(
-                    row, rps_median=statistics.median(s.rps for s in mine), throughput_vs_floor_median=median
-                )
+                row = evolve(row, rps_median=statistics.median(x.rps for x in mine))
+                row = evolve(row, throughput_vs_floor_median=median)
             rows.append(row)
     return rows

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from bench import source
 from bench.cpus import ALL_CPUS, on_all_cpus
 from testkit.ports import HOST, free_port
@@ -53,15 +55,9 @@ def start_floor(kind: str, cpu: int | None) -> Server:
     port = free_port()
     cmd = [*pinned(cpu), sys.executable, "-m", "bench.floors", kind, "--port", str(port)]
     rest, grpc = (port, 0) if kind == "rest" else (0, port)
-    env = source.child_env()
+    env, name = source.child_env(), f"{kind} floor"
     return spawn(
-        cmd,
-        rest_port=rest,
-        grpc_port=grpc,
-        ready=FLOOR_READY,
-        name=f"{kind} floor",
-        cwd=source.tree(),
-        env=env,
+        cmd, rest_port=rest, grpc_port=grpc, ready=FLOOR_READY, name=name, cwd=source.tree(), env=env
     )
 
 
@@ -72,3 +68,8 @@ def postgres() -> Iterator[str]:
         with on_all_cpus():  # its processes inherit this affinity
             server = stack.enter_context(postgres_server())
         yield server.dsn
+
+
+def client(server: Server) -> httpx.AsyncClient:
+    """An httpx client on ``server``'s REST port that sends its key, as the OpenAI SDK does."""
+    return httpx.AsyncClient(base_url=server.origin, headers=server.auth_headers, timeout=10)

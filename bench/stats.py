@@ -33,11 +33,11 @@ class Sample:
     seconds: float
     latencies: list[float]  # seconds, successful requests only
     errors: int
-    server_cpu: float
-    client_cpu: float  # the load generator: the tool and this process
-    system_cpu: float  # every core, every process, the kernel
-    steal: float
-    first_error: str | None = None
+    first_error: str | None
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0  # the load generator: the tool and this process
+    system_cpu: float = 0.0  # every core, every process, the kernel
+    steal: float = 0.0
 
     @property
     def rps(self) -> float:

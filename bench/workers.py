@@ -12,26 +12,35 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench import source
-from bench.fill import create_thread
+from bench.fill import new_thread
 from bench.load_tools import HttpSpec
 from bench.report import Outcome, Row, ratio_table, ratios, stats_table
 from bench.rounds import Context, Target, measure, runs_line
 from bench.servers import postgres, start_threadgate
-from bench.tool_runs import wrk_load
-from testkit.server import create_key, serving
+from bench.tool_runs import tool_load
+from testkit.server import Server, create_key, serving
 
 OPERATIONS = ("POST /v1/threads", "GET /v1/threads/{id}")
+BACKENDS = ("sqlite", "postgresql")
+
+
+async def measure_server(ctx: Context, server: Server, label: str) -> list[Row]:
+    tid = await new_thread(server)
+    posting = {**server.auth_headers, "Content-Type": "application/json"}
+    create = HttpSpec("POST", ("/v1/threads",), posting, "{}")
+    get = HttpSpec("GET", (f"/v1/threads/{tid}",), server.auth_headers)
+    loads = zip(OPERATIONS, (create, get), strict=True)
+    return await measure(
+        ctx, [Target(f"{label}: {op}", server, tool_load(server, spec), None) for op, spec in loads]
+    )
 
 
 async def run(ctx: Context) -> Outcome:
     rows: list[Row] = []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="threadgate-bench-workers-")))
-        dsn = stack.enter_context(postgres())
-        for backend, database in (("sqlite", "sqlite"), ("postgresql", dsn)):
+        for backend, database in zip(BACKENDS, ("sqlite", stack.enter_context(postgres())), strict=True):
             (data_dir := tmp / backend).mkdir()
             key = create_key(
                 data_dir, ["default"], database=database, cwd=source.tree(), env=source.child_env()
@@ -39,27 +48,13 @@ async def run(ctx: Context) -> Outcome:
             for workers in (1, 2):
                 args = ("--database", database, "--workers", str(workers))
                 with serving(start_threadgate(data_dir, None, *args, api_key=key)) as server:
-                    async with httpx.AsyncClient(
-                        base_url=server.origin, headers=server.auth_headers
-                    ) as client:
-                        tid = await create_thread(client)
-                    posting = {**server.auth_headers, "Content-Type": "application/json"}
-                    specs = (
-                        HttpSpec("POST", ("/v1/threads",), posting, "{}"),
-                        HttpSpec("GET", (f"/v1/threads/{tid}",), server.auth_headers),
-                    )
-                    name = f"{backend} --workers {workers}: "
-                    targets = [
-                        Target(name + op, "rest", server, wrk_load(server, spec), None)
-                        for op, spec in zip(OPERATIONS, specs, strict=True)
-                    ]
-                    rows += await measure(ctx, targets)
+                    rows += await measure_server(ctx, server, f"{backend} --workers {workers}")
     pairs = [
-        (f"{backend} {op}", f"{backend} --workers 2: {op}", f"{backend} --workers 1: {op}")
-        for backend in ("sqlite", "postgresql")
+        (f"{b} {op}", f"{b} --workers 2: {op}", f"{b} --workers 1: {op}")
+        for b in BACKENDS
         for op in OPERATIONS
     ]
-    notes: dict[str, Any] = {"ratios": ratios(rows, pairs), "quiet_seconds_spent": round(ctx.quiet.spent, 1)}
+    notes: dict[str, Any] = {"ratios": ratios(rows, pairs)}
     lines = [
         "load: wrk -t1 -c<conc>; threadgate and PostgreSQL not pinned (both CPUs); server CPU = all "
         "server processes; others' CPU includes PostgreSQL's",

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from adapters.observability import Metrics
 from bench.load_tools import grpc_frame, parse_h2load, parse_wrk, rebuild
-from bench.server_metrics import failures, outcomes, request_counts
 from bench.stats import percentiles
+from bench.tool_runs import counter, failures, outcomes
 
 GRID = 1000
 
@@ -43,11 +43,11 @@ def test_request_counts_read_threadgates_own_exposition() -> None:
     metrics = Metrics()
     for _ in range(3):
         metrics.observe("grpc", "ThreadService/Get", "OK", 0.001)
-    before = request_counts(metrics.exposition().decode())
+    before = counter(metrics.exposition().decode(), "threadgate_requests_total")
     metrics.observe("grpc", "ThreadService/Get", "OK", 0.001)
     metrics.observe("grpc", "ThreadService/Get", "NOT_FOUND", 0.001)
     metrics.observe("rest", "get_thread", "200", 0.001)
-    after = request_counts(metrics.exposition().decode())
+    after = counter(metrics.exposition().decode(), "threadgate_requests_total")
     assert after[("grpc", "ThreadService/Get", "OK")] == 4
     seen = outcomes(before, after, ("grpc", "ThreadService/Get"))
     assert seen == {"OK": 1, "NOT_FOUND": 1}
@@ -70,8 +70,7 @@ def test_grpc_frame_and_h2load_output() -> None:
 
 
 def test_wrk_summary_and_quantiles() -> None:
-    stdout = "Running 2s test\nBENCH summary 2000000 100 0 0 0 1 0\nBENCH range 100 900\n"
-    stdout += "".join(f"BENCH q {us}\n" for us in (200, 400, 600, 800))
+    stdout = "Running 2s test\nBENCH 2000000 100 0 0 0 1 0 100 900 200 400 600 800\n"
     result = parse_wrk(stdout, cpu=0.25)
     assert result.seconds == 2.0 and result.completed == 100 and result.cpu == 0.25
     assert len(result.latencies) == 99  # the response over 399 is an error, not a latency
