@@ -65,16 +65,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Ctrl-C and SIGTERM both unwind normally, so every server started is stopped and every
     # temporary directory removed (a shell starting us in the background ignores SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     if args.source is not None:
         source.use(args.source)
     # imported only now: they import core and adapters, which --source may redirect

@@ -1,9 +1,6 @@
-"""Which CPUs the servers and the load generator get, and the CPU time they use.
-
-Servers run pinned to the first CPU this process may use, the load generator (this
-process and the tools it starts) on the others, so the two never compete for a core.
-CPU time comes from ``/proc``: a server's is summed over its process tree (the
-workers of ``--workers N``), the machine's over every core.
+"""Which CPUs the servers and the load generator get, and the CPU time they use, from
+``/proc``: a server's summed over its process tree (the workers of ``--workers N``), the
+machine's over every core.
 """
 
 from __future__ import annotations
@@ -35,8 +32,7 @@ class Placement:
 
 
 def pin_self() -> Placement:
-    """The servers get the first CPU; this process (and every tool it starts, which inherits
-    its affinity) moves to the others."""
+    """The servers get the first CPU; this process (and every tool it starts) moves to the others."""
     if len(ALL_CPUS) < 2:
         return Placement(None, ALL_CPUS)
     os.sched_setaffinity(0, ALL_CPUS[1:])

@@ -1,10 +1,7 @@
-"""Put threads and messages into a store: through the REST API, or straight into SQLite.
-
-The API fill is what a user would do (concurrent ``POST /v1/threads/{id}/messages``).
-The direct writes are for sizes the API would take minutes to reach: with the server
-stopped, they write rows built by the server's own code (``adapters.storage.rows`` from
-``core.model`` values), and a message append moves its thread's ``next_seq``,
-``message_count`` and last activity exactly as appends through the server would.
+"""Put threads and messages into a store: through the REST API as a user would, or, for
+sizes the API would take minutes to reach, straight into SQLite with the server stopped,
+in rows built by the server's own code (``adapters.storage.rows`` from ``core.model``
+values); a message append moves its thread's counters as the server's appends do.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ import httpx
 from attrs import evolve, frozen
 
 from adapters.storage.rows import THREAD_COLUMNS, message_to_row, thread_from_row, thread_to_row
-from bench.servers import client
+from bench.servers import answer, client
 from core.clock import RandomIds
 from core.messages import MESSAGE_PREFIX
 from core.model import Author, ExpirationConfig, Message, Role, TextPart, Thread
@@ -67,10 +64,7 @@ class Fill:
 
 
 async def create_thread(client: httpx.AsyncClient) -> str:
-    r = await client.post("/v1/threads", json={})
-    if r.status_code != 200:
-        raise RuntimeError(f"POST /v1/threads: HTTP {r.status_code} {r.text[:300]}")
-    return str(r.json()["id"])
+    return str(answer(await client.post("/v1/threads", json={}))["id"])
 
 
 async def fill_api(
@@ -86,12 +80,7 @@ async def fill_api(
             if time.perf_counter() - began > limit:
                 raise TimeoutError(f"API fill passed its {limit:.0f}s limit at {len(ids)} messages")
             body = {"role": "user", "content": message_text(n)}
-            r = await client.post(f"/v1/threads/{thread_id}/messages", json=body)
-            if r.status_code != 200:
-                raise RuntimeError(
-                    f"POST /v1/threads/{thread_id}/messages: HTTP {r.status_code} {r.text[:300]}"
-                )
-            ids.append(str(r.json()["id"]))
+            ids.append(str(answer(await client.post(f"/v1/threads/{thread_id}/messages", json=body))["id"]))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Fill(thread_id, count, "api", time.perf_counter() - began, tuple(ids))

@@ -1,13 +1,9 @@
 """``get-scaling``: ``GET /v1/threads/{id}`` (REST, wrk) and ``ThreadService/Get`` (gRPC,
-h2load) with 10,000 and with 1,000,000 threads in the store.
-
-A first start makes the schema, the API key and one thread, the model of the others; with
-the server stopped its data dir is copied and the threads are written straight into
-SQLite (``bench.fill.write_threads``).  Both servers then run at once and rounds
-interleave them.  REST reads pick, per request, one of 1,000 ids drawn at random from the
-store (a wrk Lua ``request`` function); h2load sends one body for a whole run, so each
-gRPC run reads one id, drawn at random for every run.  The 1M rows' "vs floor" columns
-are over the 10k rows'.
+h2load) with 10,000 and 1,000,000 threads in the store, written straight into SQLite
+(``bench.fill.write_threads``) after a first start made the schema, the key and one model
+thread; both servers then run at once, rounds interleaving them.  REST reads pick one of
+1,000 random ids per request; h2load sends one body per run, so a gRPC run reads one id,
+drawn anew for every run.  The 1M rows' "vs floor" columns are over the 10k rows'.
 """
 
 from __future__ import annotations
@@ -34,6 +30,7 @@ from testkit.server import Server, serving
 
 SMALL, LARGE = 10_000, 1_000_000
 SAMPLED_IDS = 1_000  # ids the REST reads pick among
+PROTOCOLS = ("rest", "grpc")
 
 
 def get_name(protocol: str, count: int) -> str:
@@ -82,11 +79,8 @@ async def run(ctx: Context) -> Outcome:
         shutil.copytree(dirs[SMALL], dirs[LARGE])
         ids: dict[int, list[str]] = {}
         for count, data_dir in dirs.items():
-            began = time.perf_counter()
-            ids[count] = [
-                template,
-                *write_threads(data_dir / "threadgate.db", template, count - 1, datetime.now(UTC)),
-            ]
+            began, db = time.perf_counter(), data_dir / "threadgate.db"
+            ids[count] = [template, *write_threads(db, template, count - 1, datetime.now(UTC))]
             notes[f"write_seconds_{count_label(count)}"] = seconds = round(time.perf_counter() - began, 1)
             log(f"wrote {count:,} threads straight into SQLite in {seconds:.1f}s")
         notes["db_bytes"] = {count_label(count): store_bytes(data_dir) for count, data_dir in dirs.items()}
@@ -97,14 +91,12 @@ async def run(ctx: Context) -> Outcome:
             targets = []
             for count, server in ((SMALL, small), (LARGE, large)):
                 labels = await read_labels(server, ids[count])
-                for protocol in ("rest", "grpc"):
+                for protocol in PROTOCOLS:
                     load = get_load(server, protocol, ids[count], labels[protocol])
                     targets.append(Target(get_name(protocol, count), server, load, get_name(protocol, SMALL)))
             targets.sort(key=lambda t: not t.name.startswith("REST"))  # REST rows first, then gRPC
             rows = await measure(ctx, targets)
-    pairs = [
-        (get_name(p, LARGE).split(",")[0], get_name(p, LARGE), get_name(p, SMALL)) for p in ("rest", "grpc")
-    ]
+    pairs = [(get_name(p, LARGE).split(",")[0], get_name(p, LARGE), get_name(p, SMALL)) for p in PROTOCOLS]
     notes["ratios"] = ratios(rows, pairs)
     sizes = ", ".join(f"{k} {v / 1e6:,.0f} MB" for k, v in notes["db_bytes"].items())
     lines = [

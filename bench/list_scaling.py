@@ -47,14 +47,17 @@ async def fill_threads(
             cpu0 = tree_cpu_seconds(server.pid)
             fill = await fill_api(c, thread_id, size, FILL_CONCURRENCY, limit=300)
             fills.append(attrs.evolve(fill, server_cpu=(tree_cpu_seconds(server.pid) - cpu0) / fill.seconds))
-            log(f"filled {size:,} messages through the API in {fill.seconds:.1f}s ({fill.per_second:.0f}/s)")
-    if direct:
+    if direct:  # the server is stopped while they are written
         server.stop()
-        for thread_id, size in direct:
-            fills.append(fill_sqlite(data_dir / "threadgate.db", thread_id, size))
-            log(f"filled {size:,} messages straight into SQLite in {fills[-1].seconds:.1f}s (server stopped)")
+        fills += [fill_sqlite(data_dir / "threadgate.db", thread_id, size) for thread_id, size in direct]
         server = start_threadgate(data_dir, cpu, api_key=server.api_key)
+    for fill in fills:
+        log(f"filled {described(fill)}")
     return server, sorted(fills, key=lambda f: f.messages)
+
+
+def described(f: Fill) -> str:
+    return f"{f.messages:,} messages via {f.method} in {f.seconds:.1f}s ({f.per_second:,.0f}/s)"
 
 
 def pages(fill: Fill) -> dict[str, str]:
@@ -77,11 +80,6 @@ async def check_pages(server: Server, fills: list[Fill]) -> None:
                     raise RuntimeError(f"{path}: expected a full page with more after it")
 
 
-def fill_note(fill: Fill) -> dict[str, Any]:
-    keys = ("thread_id", "messages", "method", "seconds", "per_second", "server_cpu")
-    return {**{k: getattr(fill, k) for k in keys}, "middle_id": fill.middle_id()}
-
-
 async def run(ctx: Context) -> Outcome:
     cpu, options = ctx.placement.server_cpu, ctx.options
     notes: dict[str, Any] = {}
@@ -94,18 +92,19 @@ async def run(ctx: Context) -> Outcome:
         server = start_threadgate(data_dir, cpu)
         try:
             server, fills = await fill_threads(server, data_dir, cpu, options.sizes)
-            notes["fills"] = [fill_note(f) for f in fills]
+            no_ids = attrs.filters.exclude(attrs.fields(Fill).ids)
+            notes["fills"] = [attrs.asdict(f, filter=no_ids) | {"middle_id": f.middle_id()} for f in fills]
             notes["fill_seconds_total"] = round(time.perf_counter() - began, 1)
             await check_pages(server, fills)
             floor_load = tool_load(floor, HttpSpec("GET", (floors.REST_PATH,), {}))
             targets = [Target(REST_FLOOR, floor, floor_load, REST_FLOOR)]
             for fill in fills:
                 for page, query in pages(fill).items():
-                    spec = HttpSpec(
-                        "GET", (f"/v1/threads/{fill.thread_id}/messages{query}",), server.auth_headers
+                    path = f"/v1/threads/{fill.thread_id}/messages{query}"
+                    load = tool_load(server, HttpSpec("GET", (path,), server.auth_headers))
+                    targets.append(
+                        Target(f"list {count_label(fill.messages)} {page}", server, load, REST_FLOOR)
                     )
-                    name = f"list {count_label(fill.messages)} {page}"
-                    targets.append(Target(name, server, tool_load(server, spec), REST_FLOOR))
             rows = await measure(ctx, targets)
             notes["db_bytes"] = store_bytes(data_dir)
         finally:
@@ -114,9 +113,6 @@ async def run(ctx: Context) -> Outcome:
     pairs = [(page, f"list {large} {page}", f"list {small} {page}") for page in pages(fills[0])]
     notes["ratios"] = ratios(rows, pairs)
     lines = [runs_line(options), "load: wrk -t1 -c<conc>; vs floor: over the REST floor"]
-    lines += [
-        f"fill: {f.messages:,} messages via {f.method} in {f.seconds:.1f}s ({f.per_second:,.0f}/s)"
-        for f in fills
-    ]
+    lines += [f"fill: {described(f)}" for f in fills]
     tables = [stats_table(rows), ratio_table(notes["ratios"], f"list page, {large} messages over {small}:")]
     return Outcome(rows, notes, lines, tables)

@@ -1,16 +1,11 @@
-"""The load generators, C programs run as their own processes on the load generator's CPU(s)
-(a Python client saturates its own core before a Hypercorn no-op does); every run has a
-duration and a timeout, and targets only 127.0.0.1.
-
-- **wrk** (REST) runs ``-t1 -cN``: N keep-alive connections, one request in flight on
-  each, from a generated Lua script whose ``done`` prints ``GRID`` evenly spaced latency
-  quantiles (wrk's Lua API hands out percentiles only), from which the sample is rebuilt:
-  pooled percentiles are exact to 1/GRID of rank.  ``-d`` takes whole seconds, so a
-  fractional duration is ended with SIGINT, on which wrk reports its real running time.
-- **h2load** (gRPC) runs ``-c1 -mN``: one HTTP/2 connection with N streams, as a gRPC
-  channel is, POSTing one length-prefixed frame; ``--log-file`` gives every request's
-  status and duration.  It sees no gRPC trailers (an error looks like HTTP 200), so
-  callers count errors from the server's own metrics (``bench.server_metrics``).
+"""The load generators, C programs in their own processes on the load generator's CPU(s) (a
+Python client saturates its own core before a Hypercorn no-op does), each run bounded in
+time and aimed only at 127.0.0.1.  **wrk** (REST) runs ``-t1 -cN``, N keep-alive
+connections, with a generated Lua script whose ``done`` prints GRID evenly spaced latency
+quantiles (its Lua API hands out percentiles only), from which the sample is rebuilt to
+1/GRID of rank; ``-d`` takes whole seconds, so SIGINT ends a fractional run.  **h2load**
+(gRPC) runs ``-c1 -mN``, one HTTP/2 connection with N streams as a gRPC channel is, and
+logs every request; it sees no gRPC trailers, so errors come from the server's metrics.
 """
 
 from __future__ import annotations
@@ -40,10 +35,7 @@ MARK = "BENCH"
 
 def require(*tools: str) -> None:
     if absent := [t for t in tools if shutil.which(t) is None]:
-        raise SystemExit(
-            f"bench: {' and '.join(absent)} not found on PATH; run `make bench` "
-            "(scripts/ensure-bench-deps installs wrk and nghttp2-client's h2load)"
-        )
+        raise SystemExit(f"bench: {' and '.join(absent)} not found; `make bench` installs them")
 
 
 def versions() -> dict[str, str]:

@@ -1,8 +1,5 @@
-"""The results of a scenario: Markdown tables on stdout and a JSON file under bench/results/.
-
-Every scenario returns an :class:`Outcome`: its rows (one per operation and concurrency),
-notes for the JSON file, lines saying what was measured, and tables; :func:`render` is
-the one renderer of all of them.
+"""The results: every scenario returns an :class:`Outcome` (rows, notes, lines saying what
+was measured, tables); :func:`render` is the one renderer, :func:`save` writes the JSON.
 """
 
 from __future__ import annotations
@@ -87,11 +84,8 @@ def stats_table(rows: Sequence[Row], title: str = "") -> Table:
         line += [num(s.p50_ms), num(s.p99_ms), num(s.p99_ms / s.p50_ms if s.p50_ms else None)]
         line += [num(r.throughput_vs_floor), *([num(r.throughput_vs_floor_median)] if median else [])]
         line += [f"{s.server_cpu:.0%}", num(s.server_cpu_us_per_request, 0), num(r.cpu_per_request_vs_floor)]
-        line += [
-            f"{s.client_cpu:.0%}",
-            f"{s.other_cpu:.0%}" + (" †" if s.other_cpu >= NOISY else ""),
-            str(s.errors),
-        ]
+        others = f"{s.other_cpu:.0%}" + (" †" if s.other_cpu >= NOISY else "")
+        line += [f"{s.client_cpu:.0%}", others, str(s.errors)]
         cells.append(tuple(line))
     return Table(tuple(head), cells, title)
 
@@ -124,32 +118,14 @@ def render(scenario: str, outcome: Outcome, placement: str) -> str:
     return "\n".join(parts)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def save(directory: Path, scenario: str, outcome: Outcome, **about: Any) -> Path:
     """``<directory>/<UTC>-<scenario>[-quick].json``: the rows, the notes, and ``about`` (the
     options, the machine, the placement, the wall-clock seconds)."""
     finished = datetime.now(UTC)
     directory.mkdir(parents=True, exist_ok=True)
-    path = (
-        directory
-        / f"{finished:%Y%m%dT%H%M%SZ}-{scenario}{'-quick' if about['options']['quick'] else ''}.json"
-    )
-    rows = [attrs.asdict(r) for r in outcome.rows]
-    document = {
-        "scenario": scenario,
-        "finished_at": finished.isoformat(),
-        **about,
-        "rows": rows,
-        "notes": outcome.notes,
-    }
-    path.write_bytes(orjson.dumps(_jsonable(document), option=orjson.OPT_INDENT_2))
+    quick = "-quick" if about["options"]["quick"] else ""
+    path = directory / f"{finished:%Y%m%dT%H%M%SZ}-{scenario}{quick}.json"
+    document = {"scenario": scenario, "finished_at": finished.isoformat(), **about}
+    document |= {"rows": [attrs.asdict(r) for r in outcome.rows], "notes": outcome.notes}
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))  # NaN becomes null
     return path

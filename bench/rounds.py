@@ -5,6 +5,7 @@ whichever ran last; a run disturbed by other processes is repeated within a budg
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 
@@ -54,13 +55,9 @@ def log(text: str) -> None:
 
 
 def runs_line(options: Options) -> str:
-    rounds = (
-        f"{options.rounds} rounds, interleaved; req/s and latencies pooled over them, 'median' "
-        "columns are medians of the per-round values (ratios: the same round's floor run)"
-    )
-    return f"each run: {options.warmup:g}s warm-up, then {options.duration:g}s measured; " + (
-        rounds if options.rounds > 1 else "1 round"
-    )
+    rounds = f"{options.rounds} rounds, interleaved, pooled; 'median': of per-round values and ratios"
+    rounds = rounds if options.rounds > 1 else "1 round"
+    return f"each run: {options.warmup:g}s warm-up, then {options.duration:g}s measured; {rounds}"
 
 
 def versus(name: str, stats: Stats, base: Stats | None, floor: str | None = None) -> Row:
@@ -93,33 +90,29 @@ async def measure(ctx: Context, targets: list[Target]) -> list[Row]:
     samples: dict[tuple[str, int], list[Sample]] = {}
     attempts: dict[tuple[str, int], int] = {}
     rounds, levels = ctx.options.rounds, ctx.options.concurrency
-    for round_ in range(1, rounds + 1):
-        for target in targets:
-            for c in levels:
-                sample, tries = await run_once(ctx, target, c)
-                samples.setdefault((target.name, c), []).append(sample)
-                attempts[target.name, c] = attempts.get((target.name, c), 0) + tries
-                s = sample
-                (p50,) = percentiles(sorted(s.latencies), 50)
-                cpu = f"server {s.server_cpu / s.seconds:4.0%} client {s.client_cpu / s.seconds:4.0%}"
-                log(
-                    f"[{round_}/{rounds}] {target.name:<28} c={c:<3} {s.rps:7.0f} req/s  "
-                    f"p50 {p50 * 1000:6.2f} ms  CPU: {cpu} others {s.other_cpu:4.0%}  errors {s.errors}"
-                )
-                if not s.latencies:
-                    raise RuntimeError(f"{target.name}: no request succeeded; first error: {s.first_error}")
+    for round_, target, c in itertools.product(range(1, rounds + 1), targets, levels):
+        s, tries = await run_once(ctx, target, c)
+        samples.setdefault((target.name, c), []).append(s)
+        attempts[target.name, c] = attempts.get((target.name, c), 0) + tries
+        (p50,) = percentiles(sorted(s.latencies), 50)
+        cpu = f"server {s.server_cpu / s.seconds:4.0%} client {s.client_cpu / s.seconds:4.0%}"
+        log(
+            f"[{round_}/{rounds}] {target.name:<28} c={c:<3} {s.rps:7.0f} req/s  "
+            f"p50 {p50 * 1000:6.2f} ms  CPU: {cpu} others {s.other_cpu:4.0%}  errors {s.errors}"
+        )
+        if not s.latencies:
+            raise RuntimeError(f"{target.name}: no request succeeded; first error: {s.first_error}")
     stats = {key: summarize(value) for key, value in samples.items()}
     rows = []
-    for target in targets:
-        for c in levels:
-            mine, floor_runs = samples[target.name, c], samples.get((target.floor or "", c), [])
-            base = stats.get((target.floor or "", c))
-            row = versus(target.name, stats[target.name, c], base, target.floor)
-            row = evolve(row, attempts=attempts[target.name, c])
-            if rounds > 1:
-                per_round = [a.rps / b.rps for a, b in zip(mine, floor_runs, strict=False) if b.rps]
-                median = statistics.median(per_round) if per_round else None
-                row = evolve(row, rps_median=statistics.median(x.rps for x in mine))
-                row = evolve(row, throughput_vs_floor_median=median)
-            rows.append(row)
+    for target, c in itertools.product(targets, levels):
+        mine, floor_runs = samples[target.name, c], samples.get((target.floor or "", c), [])
+        row = versus(target.name, stats[target.name, c], stats.get((target.floor or "", c)), target.floor)
+        row = evolve(row, attempts=attempts[target.name, c])
+        if rounds > 1:
+            per_round = [a.rps / b.rps for a, b in zip(mine, floor_runs, strict=False) if b.rps]
+            median = statistics.median(per_round) if per_round else None
+            row = evolve(
+                row, rps_median=statistics.median(x.rps for x in mine), throughput_vs_floor_median=median
+            )
+        rows.append(row)
     return rows

@@ -1,16 +1,17 @@
-"""Start the processes under test with ``testkit.server``, the launcher the tests use:
-``threadgate serve`` and the floor servers (``bench.floors``), each a subprocess on
-127.0.0.1 and free ports, run from the measured tree (``bench.source``) and pinned with
-``taskset`` to the server CPU from its first instruction (every CPU when ``cpu`` is None).
+"""The processes under test, started with ``testkit.server`` (the tests' launcher) from the
+measured tree on 127.0.0.1 and free ports, pinned with ``taskset`` from their first
+instruction: ``threadgate serve``, the floors (``bench.floors``), a throw-away PostgreSQL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,18 +32,8 @@ def pinned(cpu: int | None) -> list[str]:
 def start_threadgate(data_dir: Path, cpu: int | None, *args: str, api_key: str = "") -> Server:
     """``threadgate serve`` on ``data_dir`` with ``args``; ``api_key``: the key an earlier start
     on the same store printed (only the first start on an empty store prints one)."""
-    server = start_server(
-        data_dir,
-        "--host",
-        HOST,
-        *args,
-        key_folders=(),
-        prefix=pinned(cpu),
-        cwd=source.tree(),
-        env=source.child_env(),
-        timeout=60,
-        keep_lines=KEEP_LINES,
-    )
+    start = functools.partial(start_server, key_folders=(), cwd=source.tree(), env=source.child_env())
+    server = start(data_dir, "--host", HOST, *args, prefix=pinned(cpu), timeout=60, keep_lines=KEEP_LINES)
     server.api_key = server.api_key or api_key
     if not server.api_key:
         server.stop()
@@ -68,6 +59,13 @@ def postgres() -> Iterator[str]:
         with on_all_cpus():  # its processes inherit this affinity
             server = stack.enter_context(postgres_server())
         yield server.dsn
+
+
+def answer(r: httpx.Response) -> Any:
+    """The JSON body of a 200 response; any other fails, with what the server said."""
+    if r.status_code != 200:
+        raise RuntimeError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code} {r.text[:300]}")
+    return r.json()
 
 
 def client(server: Server) -> httpx.AsyncClient:

@@ -1,9 +1,7 @@
-"""Which threadgate source tree is measured: the one this harness lives in, or with
-``--source DIR`` another checkout (``git worktree add /tmp/base <commit>``).  The servers
-run from it, and this process imports ``core`` and ``adapters`` from it too (the direct
-SQLite writes and the floors' configuration must match the server under test): call
-:func:`use` before importing anything from them.  :func:`provenance`: that tree's commit
-and the machine the numbers come from.
+"""Which threadgate tree is measured: this harness's, or with ``--source DIR`` another
+checkout (``git worktree add /tmp/base <commit>``), from which the servers run and this
+process imports ``core`` and ``adapters`` (call :func:`use` first); :func:`provenance`
+records its commit and the machine.
 """
 
 from __future__ import annotations
@@ -19,15 +17,12 @@ HARNESS = Path(__file__).resolve().parents[1]  # the tree holding this ``bench``
 _source = HARNESS
 
 
-def use(path: Path) -> Path:
-    """Measure the tree at ``path``; returns it, resolved."""
+def use(path: Path) -> None:
+    """Measure the tree at ``path``."""
     global _source
-    resolved = path.resolve()
-    if not (resolved / "adapters" / "cli.py").is_file():
-        raise SystemExit(f"{resolved} is not a threadgate source tree (no adapters/cli.py)")
-    _source = resolved
-    sys.path.insert(0, str(resolved))
-    return resolved
+    if not ((_source := path.resolve()) / "adapters" / "cli.py").is_file():
+        raise SystemExit(f"{_source} is not a threadgate source tree (no adapters/cli.py)")
+    sys.path.insert(0, str(_source))
 
 
 def tree() -> Path:

@@ -1,11 +1,8 @@
-"""What one measured run gives (:class:`Sample`) and what the rounds of one row pool into
-(:class:`Stats`).
-
-Latencies are wall-clock times of whole requests as the load generator sees them, only
-of requests that started after the warm-up and ended before the deadline, so
-``requests / seconds`` is a steady state's throughput.  The server's CPU time over the
-same window shows whether it (near 100 % of its one core) or the load generator was the
-limit; the CPU time every other process used shows whether the machine was quiet.
+"""What one measured run gives (:class:`Sample`), and what the rounds of one row pool into
+(:class:`Stats`).  Latencies are those of requests that started after the warm-up and ended
+before the deadline, so ``requests / seconds`` is a steady state's throughput; the CPU
+columns show whether the server (near 100 % of its core) or the load generator was the
+limit, and whether other processes left the machine quiet.
 """
 
 from __future__ import annotations

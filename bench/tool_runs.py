@@ -1,13 +1,10 @@
-"""Loads (``bench.stats.Load``) driven by wrk (REST) and h2load (gRPC), ``bench.load_tools``,
-with the errors threadgate itself counted.
-
-A run is a warm-up invocation of the tool (unmeasured), then a measured one with the CPU
-counters read just around it; one in which no request completed at all is repeated, a few
-times.  threadgate's ``/metrics`` counter ``threadgate_requests_total`` counts requests by
-(protocol, method, outcome): scraped around one real call, it gives the labels the call
-is counted under; scraped before and after a run, outside the CPU window, the run's
-errors as the server saw them (every outcome but gRPC OK or REST 2xx), a cross-check of
-the tool's count (h2load cannot see gRPC status codes at all).
+"""Loads (``bench.stats.Load``) driven by wrk (REST) or h2load (gRPC), with the errors
+threadgate itself counted.  A run is an unmeasured warm-up invocation of the tool, then a
+measured one with the CPU counters read just around it (repeated, a few times, if no
+request completed at all).  threadgate's ``threadgate_requests_total`` (``/metrics``),
+by (protocol, method, outcome), scraped around one real call gives the labels the call is
+counted under; scraped around a run, the errors the server saw (any outcome but gRPC OK
+or REST 2xx): h2load cannot see gRPC status codes at all.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.cpus import Window
 from bench.load_tools import GrpcSpec, HttpSpec, ToolResult, run_h2load, run_wrk
 from bench.rounds import log
+from bench.servers import answer
 from bench.stats import Load, Sample
 from testkit.server import Server
 
@@ -85,10 +83,9 @@ async def call_once(server: Server, request: HttpSpec | GrpcSpec) -> Any:
     if isinstance(request, HttpSpec):
         body = None if request.body is None else request.body.encode()
         async with httpx.AsyncClient(base_url=server.origin, timeout=10) as client:
-            r = await client.request(request.method, request.paths[0], headers=request.headers, content=body)
-        if r.status_code != 200:
-            raise RuntimeError(f"{request.method} {request.paths[0]}: HTTP {r.status_code} {r.text[:300]}")
-        return r.json()
+            return answer(
+                await client.request(request.method, request.paths[0], headers=request.headers, content=body)
+            )
     metadata = tuple(request.metadata.items())
     async with grpc.aio.insecure_channel(server.grpc_target) as channel:
         if request.stream:
@@ -125,11 +122,9 @@ async def counted(server: Server, labels: Labels, run: Awaitable[Sample]) -> Sam
     before = await scrape(server)
     sample = await run
     seen = outcomes(before, await scrape(server), labels)
-    failed = failures(labels, seen)
-    n_failed = sum(failed.values())
+    n_failed = sum((failed := failures(labels, seen)).values())
     if n_failed > sample.errors or sum(seen.values()) - n_failed < len(sample.latencies):
-        tool = f"the tool {len(sample.latencies)} answers, {sample.errors} errors"
-        log(f"{labels}: the server counted {seen}, {tool}")
+        log(f"{labels}: the server counted {seen}; the tool {len(sample.latencies)} OK, {sample.errors} not")
     if n_failed <= sample.errors:
         return sample
     detail = ", ".join(f"{n} x {outcome}" for outcome, n in sorted(failed.items()))
