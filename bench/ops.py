@@ -1,18 +1,13 @@
-"""``ops`` (the default scenario): every threadgate operation against bare floors measured
-in the same run, each server its own subprocess pinned to the server CPU: the REST floor (a
-no-op Starlette route on threadgate's Hypercorn configuration), the gRPC floor (a no-op
-grpc.aio unary method), the gRPC sync floor (the same on ``grpc.server``, 16 threads), and
-``threadgate serve`` on a fresh SQLite store (``--backend postgresql``: a throw-away
-PostgreSQL), its API key on every request.  REST goes through wrk, gRPC through h2load:
-
-- REST create thread, retrieve thread, create message (~200 characters), list 20 messages
-  of a thread of 1,000;
-- gRPC ThreadService/Create and /Get, MessageService/Create (one ~200-character text part)
-  and /List (a server stream of the 20 messages of a thread holding 20).
-
-Every tool invocation that creates messages appends to a new thread, so the list threads
-never change.  Every operation is called once for real, its answer checked, before any
-timing; that call also finds the labels ``/metrics`` count it under (``bench.tool_runs``).
+"""``ops`` (the default scenario): threadgate's operations against bare floors measured in
+the same run, each server a subprocess pinned to the server CPU: the REST floor (a no-op
+Starlette route on threadgate's Hypercorn setup), the gRPC floor (a no-op grpc.aio unary),
+the gRPC sync floor (the same on ``grpc.server``, 16 threads), and ``threadgate serve`` on
+a fresh SQLite (``--backend postgresql``: a throw-away PostgreSQL).  wrk drives REST:
+create thread, retrieve it, create message (~200 characters), list 20 messages of a thread
+of 1,000, create conversation, list 20 and 100 items of that thread; h2load drives gRPC:
+ThreadService/Create and /Get, MessageService/Create and /List (a stream of 20).  Message
+creates append to new threads, so listed threads never change; each operation is called
+once and its answer checked before timing, which also finds its ``/metrics`` labels.
 """
 
 from __future__ import annotations
@@ -54,13 +49,12 @@ THROUGHPUT_GOALS |= {"gRPC ThreadService/Create": 0.70, "gRPC ThreadService/Get"
 TAIL_GOAL = 3.0  # p99 at most this many times p50
 
 
-# an operation: its name ("REST ..." or "gRPC ..."), what to send, and whether the answer to
-# one real call of it is the right one
+# an operation: its name ("REST ..."/"gRPC ..."), what to send, is one real answer right?
 Operation = tuple[str, Source, Callable[[Any], bool]]
 
 
-def full_page(body: Any) -> bool:
-    return len(body["data"]) == PAGE and body["has_more"] is True
+def full_page(body: Any, size: int = PAGE) -> bool:
+    return len(body["data"]) == size and body["has_more"] is True
 
 
 def operations(server: Server, get_tid: str, list_tid: str, grpc_list_tid: str) -> list[Operation]:
@@ -88,10 +82,13 @@ def operations(server: Server, get_tid: str, list_tid: str, grpc_list_tid: str) 
     def text(reply: bytes) -> str:
         return str(message_pb2.Message.FromString(reply).content.content[0].text.content)
 
-    listed = GRPC_LIST_MESSAGES
     rest_create = HttpSpec("POST", ("/v1/threads",), posting, "{}")
     rest_get = HttpSpec("GET", (f"/v1/threads/{get_tid}",), headers)
     rest_list = HttpSpec("GET", (f"/v1/threads/{list_tid}/messages?limit={PAGE}",), headers)
+    conv_create = HttpSpec("POST", ("/v1/conversations",), posting, "{}")
+    items = [
+        HttpSpec("GET", (f"/v1/conversations/{list_tid}/items?limit={n}",), headers) for n in (PAGE, 100)
+    ]
     grpc_create = grpc(f"/{THREADS}/Create", thread_service_pb2.CreateThreadRequest(folder_id="default"))
     grpc_get = grpc(f"/{THREADS}/Get", thread_service_pb2.GetThreadRequest(thread_id=get_tid))
     listing = message_service_pb2.ListMessagesRequest(thread_id=grpc_list_tid)
@@ -101,10 +98,17 @@ def operations(server: Server, get_tid: str, list_tid: str, grpc_list_tid: str) 
         ("REST retrieve thread", rest_get, lambda body: body.get("id") == get_tid),
         ("REST create message", rest_message, lambda body: body.get("role") == "user"),
         (f"REST list {PAGE} messages", rest_list, full_page),
+        ("REST create conversation", conv_create, lambda body: str(body.get("id")).startswith("conv_")),
+        (f"REST list {PAGE} items", items[0], full_page),
+        ("REST list 100 items", items[1], functools.partial(full_page, size=100)),
         ("gRPC ThreadService/Create", grpc_create, lambda reply: thread_id(reply).startswith("thread_")),
         ("gRPC ThreadService/Get", grpc_get, lambda reply: thread_id(reply) == get_tid),
         ("gRPC MessageService/Create", grpc_message, lambda reply: text(reply) == TEXT),
-        (f"gRPC MessageService/List ({listed})", grpc_list, lambda items: len(items) == listed),
+        (
+            f"gRPC MessageService/List ({GRPC_LIST_MESSAGES})",
+            grpc_list,
+            lambda r: len(r) == GRPC_LIST_MESSAGES,
+        ),
     ]
 
 
