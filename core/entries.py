@@ -183,8 +183,9 @@ def check_entries(entries: Sequence[NewEntry], field: str, maximum: int) -> None
 
 
 def build_item(new: NewItem, entry_id: str, thread_id: str, created_by: str, at: datetime) -> Item:
-    """The stored item; the server sets ``status`` when the request left it out."""
-    data = new.data if "status" in new.data else {**new.data, "status": "completed"}
+    """The stored item; the server sets ``status`` when the request left it out (or
+    sent null: a stored item's status is always a string)."""
+    data = new.data if new.data.get("status") is not None else {**new.data, "status": "completed"}
     return Item(
         id=entry_id, thread_id=thread_id, created_by=created_by, created_at=at, type=new.type, data=data
     )

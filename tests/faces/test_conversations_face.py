@@ -211,3 +211,17 @@ async def test_cursors_and_ids_of_other_tenants_reveal_nothing(client: httpx.Asy
         f"/conversations/{mine['id']}/items", params=[("include[]", "reasoning.encrypted_content")]
     )
     assert ok.status_code == 200
+
+
+async def test_an_item_sent_with_a_null_status_is_stored_completed(client: httpx.AsyncClient) -> None:
+    """null is "left out", as for every other field: a stored item's status is a string."""
+    c = await _conversation(client, items=[{**TOOL_ITEMS[0], "status": None}])
+    r = await client.post(
+        f"/conversations/{c['id']}/items", json={"items": [{**TOOL_ITEMS[1], "status": None}]}
+    )
+    assert [i["status"] for i in r.json()["data"]] == ["completed"]
+    listed = (await client.get(f"/conversations/{c['id']}/items", params={"order": "asc"})).json()["data"]
+    assert [(i["type"], i["status"]) for i in listed] == [
+        ("function_call", "completed"),
+        ("function_call_output", "completed"),
+    ]
