@@ -225,3 +225,35 @@ async def test_an_item_sent_with_a_null_status_is_stored_completed(client: httpx
         ("function_call", "completed"),
         ("function_call_output", "completed"),
     ]
+
+
+async def test_the_cache_hint_goes_only_on_input_parts(client: httpx.AsyncClient) -> None:
+    """``prompt_cache_breakpoint`` is a field of OpenAI's input parts, accepted and not kept;
+    on a message or an output part it is an unknown parameter like any other."""
+    hint = {"mode": "explicit"}
+    c = await _conversation(
+        client,
+        items=[
+            {
+                "role": "user",
+                "content": [{"type": "input_text", "text": "x", "prompt_cache_breakpoint": hint}],
+            }
+        ],
+    )
+    listed = (await client.get(f"/conversations/{c['id']}/items")).json()["data"]
+    assert listed[0]["content"] == [{"type": "input_text", "text": "x"}]
+    for item, param in [
+        (
+            {"role": "user", "content": "x", "prompt_cache_breakpoint": hint},
+            "items[0].prompt_cache_breakpoint",
+        ),
+        (
+            {
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "x", "prompt_cache_breakpoint": hint}],
+            },
+            "items[0].content[0].prompt_cache_breakpoint",
+        ),
+    ]:
+        err = error_of(await client.post(f"/conversations/{c['id']}/items", json={"items": [item]}), 400)
+        assert (err["param"], err["code"]) == (param, "unknown_parameter")
