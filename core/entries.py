@@ -100,10 +100,14 @@ NewEntry = NewMessage | NewItem
 
 
 def _check_id(entry_id: str | None, where: str) -> None:
+    """An id a request gives an entry: the faces name entries by id in URL paths, so it
+    must be one path segment as it is (no ``/``; ``.`` and ``..`` are resolved away)."""
     if entry_id is not None:
         if not entry_id:
             raise InvalidArgument(where, "empty_string")
         check_length(entry_id, where, MAX_ID)
+        if "/" in entry_id or entry_id in (".", ".."):
+            raise InvalidArgument(where, "not_an_id")
 
 
 def _check_part(part: ContentPart, role: Role, where: str) -> None:

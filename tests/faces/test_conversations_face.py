@@ -257,3 +257,14 @@ async def test_the_cache_hint_goes_only_on_input_parts(client: httpx.AsyncClient
     ]:
         err = error_of(await client.post(f"/conversations/{c['id']}/items", json={"items": [item]}), 400)
         assert (err["param"], err["code"]) == (param, "unknown_parameter")
+
+
+@pytest.mark.parametrize("item_id", ["a/b", "/", ".", ".."])
+async def test_an_item_id_that_is_no_path_segment_is_refused(client: httpx.AsyncClient, item_id: str) -> None:
+    """Stored, such an item could never be retrieved or deleted by its id (and ``..``
+    would name the conversation itself)."""
+    c = await _conversation(client)
+    for item in ({"type": "function_call", "id": item_id}, {"role": "user", "content": "x", "id": item_id}):
+        err = error_of(await client.post(f"/conversations/{c['id']}/items", json={"items": [item]}), 400)
+        assert (err["param"], err["code"]) == ("items[0].id", "invalid_value"), err
+    assert (await client.get(f"/conversations/{c['id']}/items")).json()["data"] == []
