@@ -33,8 +33,11 @@ from testkit.server import Server, tracebacks
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 # Linked chains: up to STATEFUL_SCENARIOS scenarios of up to STATEFUL_STEPS calls, run in
-# batches of STATEFUL_BATCH until STATEFUL_SECONDS have passed.
-STATEFUL_STEPS = 10
+# batches of STATEFUL_BATCH until STATEFUL_SECONDS have passed. An item is three links
+# from a root (create a conversation, add items, use one), and schemathesis follows each
+# source -> target pair at most twice a scenario: with 10 steps a run often reached no
+# item operation at all, with 20 every run reaches them (and messages more often too).
+STATEFUL_STEPS = 20
 STATEFUL_SCENARIOS = 150
 STATEFUL_BATCH = 25
 STATEFUL_SECONDS = 45.0
