@@ -19,7 +19,7 @@ from hypercorn.utils import wrap_app
 
 from adapters.bootstrap import build_core, open_store, redact_dsn
 from adapters.grpc.server import add_services, bind_grpc_server, set_serving
-from adapters.http import h11_protocol
+from adapters.http import h2_protocol, h11_protocol
 from adapters.http.app import build_app
 from adapters.http.connections import open_gate
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
@@ -139,6 +139,7 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     config = hypercorn_config(settings)
     gate = open_gate(settings.max_connections)  # also raises the open-file limit
     h11_protocol.install()  # shaped protocol errors, prompt close on hang-up
+    h2_protocol.install()  # HTTP/2 data on an answered stream no longer drops the connection
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
     if worker is None:
         sockets = bind_rest(config)
