@@ -7,11 +7,10 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters.settings import Settings
+from adapters.settings import Settings, settings_from, store_settings
 
 if TYPE_CHECKING:
     from adapters.serve import WorkerRole
@@ -21,6 +20,35 @@ _D = Settings()
 
 def _env(name: str, default: object) -> str:
     return os.environ.get(f"THREADGATE_{name}", str(default))
+
+
+def add_tls(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_env("TLS_CERT", "") or None,
+        help="PEM certificate (chain) both listeners serve TLS with (THREADGATE_TLS_CERT)",
+    )
+    s.add_argument(
+        "--tls-key",
+        type=Path,
+        default=_env("TLS_KEY", "") or None,
+        help="its PEM private key, unencrypted (THREADGATE_TLS_KEY)",
+    )
+    s.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=_env("TLS_CLIENT_CA", "") or None,
+        help="require client certificates issued by this PEM CA on both listeners: mTLS "
+        "(THREADGATE_TLS_CLIENT_CA)",
+    )
+    s.add_argument(
+        "--tls-watch-interval",
+        type=float,
+        default=float(_env("TLS_WATCH_INTERVAL", _D.tls_watch_interval)),
+        help="seconds between checks of the TLS files for a change, which reloads them as "
+        "SIGHUP does; 0: SIGHUP only (THREADGATE_TLS_WATCH_INTERVAL)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -142,6 +170,7 @@ def parser() -> argparse.ArgumentParser:
         default=float(_env("SHUTDOWN_GRACE", _D.shutdown_grace)),
         help="seconds to drain on SIGTERM (THREADGATE_SHUTDOWN_GRACE)",
     )
+    add_tls(s)
     k = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     kc = k.add_parser("create", help="make a key; prints the secret token alone on the last line")
     kc.add_argument("--folder", action="append", required=True, help="a folder the key may use (repeat)")
@@ -208,55 +237,12 @@ def add_database(p: argparse.ArgumentParser) -> None:
     )
 
 
-def store_settings(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "data_dir": args.data_dir,
-        "database": args.database,
-        "pg_pool_min": args.pg_pool_min,
-        "pg_pool_max": args.pg_pool_max,
-        "pg_statement_timeout_ms": args.pg_statement_timeout_ms,
-        "pg_connect_timeout": args.pg_connect_timeout,
-        "pg_acquire_timeout": args.pg_acquire_timeout,
-        "pg_query_timeout": args.pg_query_timeout,
-        "sqlite_lock_timeout": args.sqlite_lock_timeout,
-    }
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    if not 0 <= args.conversation_ttl_days <= args.max_ttl_days:
-        raise SystemExit(
-            f"threadgate: --conversation-ttl-days must be 0 (the maximum) to --max-ttl-days "
-            f"({args.max_ttl_days}), not {args.conversation_ttl_days}"
-        )
-    return Settings(
-        host=args.host,
-        rest_port=args.rest_port,
-        grpc_port=args.grpc_port,
-        **store_settings(args),  # type: ignore[arg-type]
-        workers=args.workers,
-        sqlite_synchronous=args.sqlite_synchronous,
-        default_folder=args.default_folder,
-        default_ttl_days=args.default_ttl_days,
-        max_ttl_days=args.max_ttl_days,
-        conversation_ttl_days=args.conversation_ttl_days,
-        max_messages_per_thread=args.max_messages_per_thread,
-        keep_alive_max_requests=args.keep_alive_max_requests,
-        body_timeout=args.body_timeout,
-        max_connections=args.max_connections,
-        shutdown_grace=args.shutdown_grace,
-        allow_anonymous=args.allow_anonymous,
-        require_openai_beta=args.require_openai_beta,
-        idempotency_window=timedelta(seconds=args.idempotency_window),
-        sweep_interval=args.sweep_interval,
-        sweep_batch_rows=args.sweep_batch_rows,
-    )
-
-
 def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole | None = None) -> int:
     """Serve in this process, or supervise ``--workers N`` serving processes."""
     from adapters.bootstrap import StoreError
     from adapters.observability import write_request_lines_to
     from adapters.serve import run, setup_logging
+    from adapters.tls import TlsError
 
     setup_logging()
     try:
@@ -265,7 +251,7 @@ def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole 
 
             return supervise(settings, argv)
         asyncio.run(run(settings, worker))
-    except (OSError, StoreError) as exc:
+    except (OSError, StoreError, TlsError) as exc:
         print(f"threadgate: {exc}", file=sys.stderr)
         return 1
     finally:
