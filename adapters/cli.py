@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters.settings import Settings, settings_from, store_settings
+from adapters.config_file import ConfigFile, ConfigFileError
+from adapters.settings import STORE_SETTINGS, Settings, settings_from, store_settings
 
 if TYPE_CHECKING:
     from adapters.serve import WorkerRole
@@ -20,6 +21,16 @@ _D = Settings()
 
 def _env(name: str, default: object) -> str:
     return os.environ.get(f"THREADGATE_{name}", str(default))
+
+
+def add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=_env("CONFIG", "") or None,
+        help="a TOML file of settings, keyed by flag name with _ for -; a flag, then its "
+        "THREADGATE_* variable, win over it (THREADGATE_CONFIG)",
+    )
 
 
 def add_tls(s: argparse.ArgumentParser) -> None:
@@ -51,10 +62,12 @@ def add_tls(s: argparse.ArgumentParser) -> None:
     )
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``config_file``, its values under the environment's."""
     p = argparse.ArgumentParser(prog="threadgate", description="One thread store, two vendors' Threads APIs.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve REST (OpenAI shape) and gRPC (Yandex shape)")
+    add_config(s)
     s.add_argument("--host", default=_env("HOST", _D.host), help="address to listen on (THREADGATE_HOST)")
     s.add_argument(
         "--rest-port", type=int, default=int(_env("REST_PORT", _D.rest_port)), help="(THREADGATE_REST_PORT)"
@@ -185,9 +198,26 @@ def parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id")
     m = sub.add_parser("migrate", help="create or upgrade the store's schema, then exit")
     for sp in (kc, kl, kr, m):
+        add_config(sp)
         sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
         add_database(sp)
+    if config_file is not None:
+        config_file.check(s)  # every key a setting of serve, every value of its type
+        config_file.lay_under(s, os.environ)
+        for sp in (kc, kl, kr, m):
+            config_file.lay_under(sp, os.environ, only=STORE_SETTINGS)
     return p
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments, with ``--config``'s file (if any) laid under flags and environment."""
+    args = parser().parse_args(argv)
+    if args.config is None:
+        return args
+    try:
+        return parser(ConfigFile.read(args.config)).parse_args(argv)
+    except ConfigFileError as exc:
+        raise SystemExit(f"threadgate: {exc}") from None
 
 
 def add_database(p: argparse.ArgumentParser) -> None:
@@ -260,7 +290,7 @@ def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     if args.command == "serve":
         from adapters.serve import WorkerRole
 

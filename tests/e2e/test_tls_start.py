@@ -10,11 +10,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import grpc
+import httpx
 import pytest
+from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
+from yandex.cloud.ai.assistants.v1.threads import thread_service_pb2_grpc as ts_grpc
 
 from testkit.ports import free_port
-from testkit.server import ROOT
-from tests.certs import Pki, make_pki
+from testkit.server import ROOT, AuthInterceptor, running_server
+from tests.certs import Pki, make_pki, trusting
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +120,55 @@ def test_workers_check_the_certificate_before_anything_starts(pki: Pki, tmp_path
     data_dir = tmp_path / "data"
     args = ["--workers", "2", "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.other_server.key)]
     assert_refused(serve(data_dir, *args), data_dir, "does not match")
+
+
+def test_a_config_file_error_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "threadgate.toml"
+    data_dir = tmp_path / "data"
+    config.write_text('rest_port = "8080"\n')
+    assert_refused(serve(data_dir, "--config", str(config)), data_dir, "'rest_port'", "integer")
+    config.write_text("tls_certificate = 'x.pem'\n")
+    assert_refused(serve(data_dir, "--config", str(config)), data_dir, "'tls_certificate'", "'tls_cert'")
+
+
+def test_serve_from_a_config_file(pki: Pki, tmp_path: Path) -> None:
+    """TLS and limits from the file, paths relative to it; the environment beats the
+    file (max_ttl_days) and flags beat both (the ports and data dir start_server gives)."""
+    etc = tmp_path / "etc"
+    (etc / "tls").mkdir(parents=True)
+    for source, name in ((pki.server.cert, "server.crt"), (pki.server.key, "server.key")):
+        (etc / "tls" / name).write_bytes(source.read_bytes())
+    config = etc / "threadgate.toml"
+    config.write_text(
+        "# threadgate settings\n"
+        'tls_cert = "tls/server.crt"\n'
+        'tls_key = "tls/server.key"\n'
+        "default_ttl_days = 3\n"
+        "max_ttl_days = 5\n"
+        "rest_port = 1\n"
+        "grpc_port = 2\n"
+        'data_dir = "never-used"\n'
+    )
+    env = {"THREADGATE_MAX_TTL_DAYS": "6"}
+    with running_server(tmp_path / "data", "--config", str(config), env=env) as server:
+        assert server.scheme == "https"
+        with httpx.Client(
+            base_url=server.base_url, headers=server.auth_headers, verify=trusting(pki.ca.cert)
+        ) as http:
+            thread_id = http.post("/threads").json()["id"]
+        credentials = grpc.ssl_channel_credentials(pki.ca.cert.read_bytes())
+        with grpc.intercept_channel(
+            grpc.secure_channel(server.grpc_target, credentials), AuthInterceptor(server.api_key)
+        ) as channel:
+            stub = ts_grpc.ThreadServiceStub(channel)
+            got = stub.Get(ts.GetThreadRequest(thread_id=thread_id), timeout=10)
+            assert got.expiration_config.ttl_days == 3  # the file's default
+            six = ts.CreateThreadRequest(folder_id="b1gfolder")
+            six.expiration_config.ttl_days = 6  # the environment's maximum, over the file's 5
+            stub.Create(six, timeout=10)
+            seven = ts.CreateThreadRequest(folder_id="b1gfolder")
+            seven.expiration_config.ttl_days = 7
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Create(seven, timeout=10)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert not (etc / "never-used").exists()
