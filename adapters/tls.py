@@ -6,10 +6,13 @@ them, so both listeners always serve the same bytes, and a half-finished rotatio
 certificate beside the old key) is refused instead of served: at start that stops
 ``serve`` with one line; on a reload the old certificate stays.
 
-* REST: :meth:`ServerTls.rest_context` is the one ``ssl.SSLContext`` Hypercorn serves
-  with.  A reload calls ``load_cert_chain`` again on that same context: each connection
-  copied the certificate when its handshake began, so open connections keep theirs and
-  only new handshakes present the new one.
+* REST: :attr:`ServerTls.rest_context` is the ``ssl.SSLContext`` Hypercorn listens with.
+  A reload makes a whole new context (certificate, key and client CA together), and the
+  listening context's SNI callback, which OpenSSL calls at every ClientHello (with or
+  without a server name), moves each new handshake onto the newest one.  Connections
+  whose handshake is done keep what they negotiated.  (Loading the new chain into the
+  listening context in place would do for the certificate, but a trust store can only
+  grow: a client CA taken out of the file would stay trusted.)
 * gRPC: ``adapters.grpc.tls`` asks :meth:`ServerTls.on_reload` for the new material and
   hands it to gRPC's certificate fetcher, which gRPC consults before each new handshake.
 
@@ -99,12 +102,6 @@ def _load_chain(ctx: ssl.SSLContext, material: TlsMaterial) -> None:
         ctx.load_cert_chain(path, password=_no_password)
 
 
-def _apply(ctx: ssl.SSLContext, material: TlsMaterial) -> None:
-    _load_chain(ctx, material)
-    if material.client_ca is not None:
-        ctx.load_verify_locations(cadata=material.client_ca.decode("ascii"))
-
-
 def new_context(material: TlsMaterial) -> ssl.SSLContext:
     """A server context for ``material``: TLS 1.2 or later, ALPN ``h2`` then
     ``http/1.1``, no compression; with a client CA, a client certificate that chains to
@@ -114,8 +111,9 @@ def new_context(material: TlsMaterial) -> ssl.SSLContext:
     ctx.options |= ssl.OP_NO_COMPRESSION
     ctx.set_ciphers(CIPHERS)
     ctx.set_alpn_protocols(list(ALPN))
-    _apply(ctx, material)
+    _load_chain(ctx, material)
     if material.client_ca is not None:
+        ctx.load_verify_locations(cadata=material.client_ca.decode("ascii"))
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
@@ -169,8 +167,14 @@ class ServerTls:
         self.material = read_material(files)
         self._signature = _signature(files)
         self.rest_context = new_context(self.material)
+        self.rest_context.sni_callback = self._to_newest
+        self._newest = self.rest_context
         self._listeners: list[Callable[[TlsMaterial], None]] = []
         self.reloads = 0
+
+    def _to_newest(self, conn: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        if ctx is not self._newest:
+            conn.context = self._newest
 
     @property
     def requires_client_certificate(self) -> bool:
@@ -192,10 +196,11 @@ class ServerTls:
         if material == self.material:
             return False
         try:
-            _apply(self.rest_context, material)
+            newest = new_context(material)
         except (ssl.SSLError, TlsError) as exc:  # checked above; only a failing platform gets here
             log.error("TLS reload failed on the REST listener: %s", exc)
             return False
+        self._newest = newest
         self.material = material
         for listener in self._listeners:
             listener(material)

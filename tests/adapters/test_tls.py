@@ -32,13 +32,21 @@ def live(tmp_path: Path, pki: Pki) -> Issued:
 class Connection:
     """A TLS client and a server object of ``ctx`` joined by memory BIOs."""
 
-    def __init__(self, ctx: ssl.SSLContext, ca: Path, client: Issued | None = None) -> None:
+    def __init__(
+        self,
+        ctx: ssl.SSLContext,
+        ca: Path,
+        client: Issued | None = None,
+        server_hostname: str | None = "localhost",
+    ) -> None:
         client_ctx = ssl.create_default_context(cafile=ca)
+        client_ctx.check_hostname = server_hostname is not None
+        client_ctx.set_alpn_protocols(["h2", "http/1.1"])
         if client is not None:
             client_ctx.load_cert_chain(client.cert, client.key)
         self._bios = [ssl.MemoryBIO() for _ in range(4)]
         c_in, c_out, s_in, s_out = self._bios
-        self.client = client_ctx.wrap_bio(c_in, c_out, server_hostname="localhost")
+        self.client = client_ctx.wrap_bio(c_in, c_out, server_hostname=server_hostname)
         self.server = ctx.wrap_bio(s_in, s_out, server_side=True)
 
     def _pump(self) -> None:
@@ -79,6 +87,7 @@ def test_a_server_context_offers_h2_then_http11(pki: Pki) -> None:
     ctx = new_context(read_material(TlsFiles(pki.server.cert, pki.server.key)))
     conn = Connection(ctx, pki.ca.cert)
     assert conn.handshake() == pki.server.serial
+    assert conn.server.selected_alpn_protocol() == "h2"
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2 and ctx.options & ssl.OP_NO_COMPRESSION
 
 
@@ -122,7 +131,9 @@ def test_reload_serves_new_handshakes_and_leaves_open_connections(live: Issued, 
     shutil.copyfile(pki.other_server.key, live.key)
     assert tls.reload()
     assert seen == [tls.material] and tls.material.cert_chain == pki.other_server.cert.read_bytes()
-    assert Connection(tls.rest_context, pki.other_ca.cert).handshake() == pki.other_server.serial
+    after = Connection(tls.rest_context, pki.other_ca.cert)
+    assert after.handshake() == pki.other_server.serial
+    assert after.server.selected_alpn_protocol() == "h2"  # the new context negotiates as the first
     assert before.exchange(b"still here") == b"still here"  # the open connection is untouched
     assert tls.reloads == 1
 
@@ -142,9 +153,8 @@ def test_a_broken_rotation_keeps_the_old_certificate(
     assert Connection(tls.rest_context, pki.ca.cert).handshake() == pki.server.serial
 
 
-def test_a_new_client_ca_is_added_by_a_reload(live: Issued, pki: Pki, tmp_path: Path) -> None:
-    """Added, not swapped: OpenSSL's trust store only grows, so the old client CA stays
-    trusted on REST until a restart (docs/operations.md says so)."""
+def test_a_reload_replaces_the_client_ca(live: Issued, pki: Pki, tmp_path: Path) -> None:
+    """Replaced, not added to: a CA taken out of the file is no longer trusted."""
     ca = tmp_path / "clients.pem"
     shutil.copyfile(pki.ca.cert, ca)
     tls = ServerTls(TlsFiles(live.cert, live.key, ca))
@@ -153,15 +163,23 @@ def test_a_new_client_ca_is_added_by_a_reload(live: Issued, pki: Pki, tmp_path: 
     shutil.copyfile(pki.other_ca.cert, ca)
     assert tls.reload()
     assert Connection(tls.rest_context, pki.ca.cert, pki.other_client).handshake() == pki.server.serial
-    assert Connection(tls.rest_context, pki.ca.cert, pki.client).handshake() == pki.server.serial
-    # the same CA again, beside a new server certificate: loading it twice is no error
+    with pytest.raises(ssl.SSLError):
+        Connection(tls.rest_context, pki.ca.cert, pki.client).handshake()
+    # a bundle of both trusts both
+    ca.write_bytes(pki.ca.cert.read_bytes() + pki.other_ca.cert.read_bytes())
+    assert tls.reload()
+    for client in (pki.client, pki.other_client):
+        assert Connection(tls.rest_context, pki.ca.cert, client).handshake() == pki.server.serial
+
+
+def test_a_client_that_sends_no_server_name_is_moved_too(live: Issued, pki: Pki) -> None:
+    """Clients connecting to an IP address send no SNI; OpenSSL still calls the callback."""
+    tls = ServerTls(TlsFiles(live.cert, live.key))
     shutil.copyfile(pki.other_server.cert, live.cert)
     shutil.copyfile(pki.other_server.key, live.key)
     assert tls.reload()
-    assert (
-        Connection(tls.rest_context, pki.other_ca.cert, pki.other_client).handshake()
-        == pki.other_server.serial
-    )
+    conn = Connection(tls.rest_context, pki.other_ca.cert, server_hostname=None)
+    assert conn.handshake() == pki.other_server.serial
 
 
 async def test_watch_reloads_when_a_file_changes(live: Issued, pki: Pki) -> None:

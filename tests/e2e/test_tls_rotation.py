@@ -167,3 +167,39 @@ def test_sighup_reaches_every_worker(tmp_path: Path, live: Issued, pki: Pki) -> 
                 assert serials(server, pki.other_ca.cert) == (pki.other_server.serial,) * 2
             assert http.post("/threads").status_code == 200
         assert server.process.poll() is None
+
+
+def test_a_new_client_ca_replaces_the_old_on_both_ports(tmp_path: Path, live: Issued, pki: Pki) -> None:
+    clients_ca = tmp_path / "tls" / "clients.crt"
+    shutil.copyfile(pki.ca.cert, clients_ca)
+    args = tls_args(live, "--tls-client-ca", str(clients_ca), "--tls-watch-interval", "0")
+
+    def admitted(client: Issued) -> tuple[bool, bool]:
+        """Does a new connection with ``client``'s certificate get through, REST and gRPC?"""
+        with httpx.Client(verify=trusting(pki.ca.cert, client)) as http:
+            try:
+                rest = http.get(f"{server.origin}/health").status_code == 200
+            except httpx.TransportError:
+                rest = False
+        credentials = grpc.ssl_channel_credentials(
+            pki.ca.cert.read_bytes(), client.key.read_bytes(), client.cert.read_bytes()
+        )
+        ch = grpc.intercept_channel(
+            grpc.secure_channel(server.grpc_target, credentials), AuthInterceptor(server.api_key)
+        )
+        with ch:
+            try:
+                create_thread(ch)
+                rpc = True
+            except grpc.RpcError:
+                rpc = False
+        return rest, rpc
+
+    with running_server(tmp_path / "data", *args) as server:
+        assert admitted(pki.client) == (True, True)
+        assert admitted(pki.other_client) == (False, False)
+        replace(clients_ca, pki.other_ca.cert)
+        server.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: RELOADED in server.log())
+        assert admitted(pki.other_client) == (True, True)
+        assert admitted(pki.client) == (False, False)  # taken out of the file: no longer trusted
