@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from adapters.config_file import ConfigFile, ConfigFileError
+from adapters.config_file import ConfigFile, ConfigFileError, env_name, settings_of
 from adapters.settings import STORE_SETTINGS, Settings, settings_from, store_settings
 
 if TYPE_CHECKING:
@@ -19,8 +19,15 @@ if TYPE_CHECKING:
 _D = Settings()
 
 
-def _env(name: str, default: object) -> str:
-    return os.environ.get(f"THREADGATE_{name}", str(default))
+def _env(name: str, default: object, kind: Callable[[str], Any] = str) -> Any:
+    """``THREADGATE_<name>`` if set, else ``default``, as ``kind`` (str, int or float); a
+    value that is not one stops the command with one line naming the variable."""
+    value = os.environ.get(f"THREADGATE_{name}", str(default))
+    try:
+        return kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise SystemExit(f"threadgate: THREADGATE_{name} must be {what}, not {value!r}") from None
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
@@ -56,7 +63,7 @@ def add_tls(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--tls-watch-interval",
         type=float,
-        default=float(_env("TLS_WATCH_INTERVAL", _D.tls_watch_interval)),
+        default=_env("TLS_WATCH_INTERVAL", _D.tls_watch_interval, float),
         help="seconds between checks of the TLS files for a change, which reloads them as "
         "SIGHUP does; 0: SIGHUP only (THREADGATE_TLS_WATCH_INTERVAL)",
     )
@@ -70,10 +77,10 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     add_config(s)
     s.add_argument("--host", default=_env("HOST", _D.host), help="address to listen on (THREADGATE_HOST)")
     s.add_argument(
-        "--rest-port", type=int, default=int(_env("REST_PORT", _D.rest_port)), help="(THREADGATE_REST_PORT)"
+        "--rest-port", type=int, default=_env("REST_PORT", _D.rest_port, int), help="(THREADGATE_REST_PORT)"
     )
     s.add_argument(
-        "--grpc-port", type=int, default=int(_env("GRPC_PORT", _D.grpc_port)), help="(THREADGATE_GRPC_PORT)"
+        "--grpc-port", type=int, default=_env("GRPC_PORT", _D.grpc_port, int), help="(THREADGATE_GRPC_PORT)"
     )
     s.add_argument(
         "--data-dir",
@@ -85,7 +92,7 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--workers",
         type=int,
-        default=int(_env("WORKERS", _D.workers)),
+        default=_env("WORKERS", _D.workers, int),
         help="processes serving both protocols on the same ports (THREADGATE_WORKERS)",
     )
     s.add_argument("--worker-role", default=None, help=argparse.SUPPRESS)
@@ -103,62 +110,62 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--default-ttl-days",
         type=int,
-        default=int(_env("DEFAULT_TTL_DAYS", _D.default_ttl_days)),
+        default=_env("DEFAULT_TTL_DAYS", _D.default_ttl_days, int),
         help="(THREADGATE_DEFAULT_TTL_DAYS)",
     )
     s.add_argument(
         "--max-ttl-days",
         type=int,
-        default=int(_env("MAX_TTL_DAYS", _D.max_ttl_days)),
+        default=_env("MAX_TTL_DAYS", _D.max_ttl_days, int),
         help="(THREADGATE_MAX_TTL_DAYS)",
     )
     s.add_argument(
         "--conversation-ttl-days",
         type=int,
-        default=int(_env("CONVERSATION_TTL_DAYS", _D.conversation_ttl_days)),
+        default=_env("CONVERSATION_TTL_DAYS", _D.conversation_ttl_days, int),
         help="idle days before a Conversations-made conversation expires; 0: --max-ttl-days "
         "(THREADGATE_CONVERSATION_TTL_DAYS)",
     )
     s.add_argument(
         "--max-messages-per-thread",
         type=int,
-        default=int(_env("MAX_MESSAGES_PER_THREAD", _D.max_messages_per_thread)),
+        default=_env("MAX_MESSAGES_PER_THREAD", _D.max_messages_per_thread, int),
         help="(THREADGATE_MAX_MESSAGES_PER_THREAD)",
     )
     s.add_argument(
         "--keep-alive-max-requests",
         type=int,
-        default=int(_env("KEEP_ALIVE_MAX_REQUESTS", _D.keep_alive_max_requests)),
+        default=_env("KEEP_ALIVE_MAX_REQUESTS", _D.keep_alive_max_requests, int),
         help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
     )
     s.add_argument(
         "--body-timeout",
         type=float,
-        default=float(_env("BODY_TIMEOUT", _D.body_timeout)),
+        default=_env("BODY_TIMEOUT", _D.body_timeout, float),
         help="seconds a REST request body has to arrive in; 0: no limit (THREADGATE_BODY_TIMEOUT)",
     )
     s.add_argument(
         "--max-connections",
         type=int,
-        default=int(_env("MAX_CONNECTIONS", _D.max_connections)),
+        default=_env("MAX_CONNECTIONS", _D.max_connections, int),
         help="open REST connections per process; more are refused with 503 (THREADGATE_MAX_CONNECTIONS)",
     )
     s.add_argument(
         "--sweep-interval",
         type=float,
-        default=float(_env("SWEEP_INTERVAL", _D.sweep_interval)),
+        default=_env("SWEEP_INTERVAL", _D.sweep_interval, float),
         help="seconds between sweeps of expired threads; 0 turns the sweeper off (THREADGATE_SWEEP_INTERVAL)",
     )
     s.add_argument(
         "--sweep-batch-rows",
         type=int,
-        default=int(_env("SWEEP_BATCH_ROWS", _D.sweep_batch_rows)),
+        default=_env("SWEEP_BATCH_ROWS", _D.sweep_batch_rows, int),
         help="rows one sweep transaction may delete (THREADGATE_SWEEP_BATCH_ROWS)",
     )
     s.add_argument(
         "--idempotency-window",
         type=float,
-        default=float(_env("IDEMPOTENCY_WINDOW", _D.idempotency_window.total_seconds())),
+        default=_env("IDEMPOTENCY_WINDOW", _D.idempotency_window.total_seconds(), float),
         help="seconds a retried create with the same idempotency key returns the first result "
         "(THREADGATE_IDEMPOTENCY_WINDOW)",
     )
@@ -180,7 +187,7 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--shutdown-grace",
         type=float,
-        default=float(_env("SHUTDOWN_GRACE", _D.shutdown_grace)),
+        default=_env("SHUTDOWN_GRACE", _D.shutdown_grace, float),
         help="seconds to drain on SIGTERM (THREADGATE_SHUTDOWN_GRACE)",
     )
     add_tls(s)
@@ -201,6 +208,10 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
         add_config(sp)
         sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
         add_database(sp)
+    for key, action in settings_of(s).items():  # argparse checks choices of flags only
+        if action.choices is not None and action.default not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            raise SystemExit(f"threadgate: {env_name(key)} must be one of {choices}, not {action.default!r}")
     if config_file is not None:
         config_file.check(s)  # every key a setting of serve, every value of its type
         config_file.lay_under(s, os.environ)
@@ -227,41 +238,41 @@ def add_database(p: argparse.ArgumentParser) -> None:
         help="sqlite (file in --data-dir, the default), sqlite:///path, memory, or "
         "postgresql://user:password@host:port/db (THREADGATE_DATABASE)",
     )
-    p.add_argument("--pg-pool-min", type=int, default=int(_env("PG_POOL_MIN", _D.pg_pool_min)))
+    p.add_argument("--pg-pool-min", type=int, default=_env("PG_POOL_MIN", _D.pg_pool_min, int))
     p.add_argument(
         "--pg-pool-max",
         type=int,
-        default=int(_env("PG_POOL_MAX", _D.pg_pool_max)),
+        default=_env("PG_POOL_MAX", _D.pg_pool_max, int),
         help="PostgreSQL connections per process (THREADGATE_PG_POOL_MAX)",
     )
     p.add_argument(
         "--pg-statement-timeout-ms",
         type=int,
-        default=int(_env("PG_STATEMENT_TIMEOUT_MS", _D.pg_statement_timeout_ms)),
+        default=_env("PG_STATEMENT_TIMEOUT_MS", _D.pg_statement_timeout_ms, int),
         help="(THREADGATE_PG_STATEMENT_TIMEOUT_MS)",
     )
     p.add_argument(
         "--pg-connect-timeout",
         type=float,
-        default=float(_env("PG_CONNECT_TIMEOUT", _D.pg_connect_timeout)),
+        default=_env("PG_CONNECT_TIMEOUT", _D.pg_connect_timeout, float),
         help="seconds (THREADGATE_PG_CONNECT_TIMEOUT)",
     )
     p.add_argument(
         "--pg-acquire-timeout",
         type=float,
-        default=float(_env("PG_ACQUIRE_TIMEOUT", _D.pg_acquire_timeout)),
+        default=_env("PG_ACQUIRE_TIMEOUT", _D.pg_acquire_timeout, float),
         help="seconds a call waits for a pooled connection (THREADGATE_PG_ACQUIRE_TIMEOUT)",
     )
     p.add_argument(
         "--pg-query-timeout",
         type=float,
-        default=float(_env("PG_QUERY_TIMEOUT", _D.pg_query_timeout)),
+        default=_env("PG_QUERY_TIMEOUT", _D.pg_query_timeout, float),
         help="seconds a statement may wait for the server's answer (THREADGATE_PG_QUERY_TIMEOUT)",
     )
     p.add_argument(
         "--sqlite-lock-timeout",
         type=float,
-        default=float(_env("SQLITE_LOCK_TIMEOUT", _D.sqlite_lock_timeout)),
+        default=_env("SQLITE_LOCK_TIMEOUT", _D.sqlite_lock_timeout, float),
         help="seconds a write waits for another process's lock on the SQLite file "
         "(THREADGATE_SQLITE_LOCK_TIMEOUT)",
     )

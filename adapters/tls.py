@@ -1,5 +1,5 @@
 """TLS for both listeners: one certificate and key (and optionally a CA that client
-certificates must chain to) read once, checked, and reloaded in place without a restart.
+certificates must chain to) read once, checked, and reloaded without a restart.
 
 The files are read into memory together and checked as a whole before anything uses
 them, so both listeners always serve the same bytes, and a half-finished rotation (a new

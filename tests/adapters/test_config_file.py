@@ -173,3 +173,23 @@ def test_an_empty_variable_still_beats_the_file(tmp_path: Path, monkeypatch: pyt
     config = write(tmp_path, 'tls_cert = "c.pem"\n')
     monkeypatch.setenv("THREADGATE_TLS_CERT", "")
     assert parse(["serve", "--config", str(config)]).tls_cert is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("REST_PORT", "abc", "must be an integer, not 'abc'"),
+        ("PG_POOL_MAX", "1.5", "must be an integer, not '1.5'"),
+        ("BODY_TIMEOUT", "soon", "must be a number, not 'soon'"),
+        # argparse checks choices of flags only: this one used to reach SQLite, which
+        # takes a word it does not know as NORMAL, quietly below the FULL asked for
+        ("SQLITE_SYNCHRONOUS", "bogus", "must be one of 'FULL', 'NORMAL', 'EXTRA', not 'bogus'"),
+    ],
+)
+def test_a_bad_variable_is_one_line_naming_it(
+    name: str, value: str, words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"THREADGATE_{name}", value)
+    with pytest.raises(SystemExit) as info:
+        parse(["serve"])
+    assert info.value.code == f"threadgate: THREADGATE_{name} {words}"
