@@ -17,6 +17,7 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
+import adapters.tls
 from adapters.bootstrap import build_core, open_store, redact_dsn
 from adapters.grpc.server import add_services, bind_grpc_server, set_serving
 from adapters.grpc.tls import server_credentials
@@ -27,7 +28,6 @@ from adapters.http.tls import TlsConfig
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
 from adapters.openai.requests import RestOptions
 from adapters.settings import Settings
-from adapters.tls import ServerTls, server_tls
 from core.access import AccessRole
 from core.expiry import SweepSettings
 from core.ports import Store
@@ -36,7 +36,7 @@ from core.services import Core
 log = logging.getLogger("threadgate")
 
 
-def hypercorn_config(settings: Settings, tls: ServerTls | None = None) -> Config:
+def hypercorn_config(settings: Settings, tls: adapters.tls.ServerTls | None = None) -> Config:
     config = Config() if tls is None else TlsConfig(tls.rest_context)
     config.bind = [f"{settings.host}:{settings.rest_port}"]
     # Hypercorn's default closes a connection after 1,000 requests; clients then
@@ -138,7 +138,9 @@ def describe_store(settings: Settings) -> str:
     return str(settings.sqlite_path)
 
 
-def listening_line(settings: Settings, rest_port: int, grpc_port: int, tls: ServerTls | None) -> str:
+def listening_line(
+    settings: Settings, rest_port: int, grpc_port: int, tls: adapters.tls.ServerTls | None
+) -> str:
     rest = f"{'http' if tls is None else 'https'}://{settings.host}:{rest_port}/v1"
     grpc_tls = "" if tls is None else " (mTLS)" if tls.requires_client_certificate else " (TLS)"
     return (
@@ -150,7 +152,7 @@ def listening_line(settings: Settings, rest_port: int, grpc_port: int, tls: Serv
 async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
     # The certificate is read and checked first: a bad one stops the start before
     # anything binds or writes.
-    tls = server_tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    tls = adapters.tls.server_tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     if tls is not None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is in place
     config = hypercorn_config(settings, tls)

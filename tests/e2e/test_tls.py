@@ -159,7 +159,7 @@ def test_plain_text_clients_get_nothing(tls_server: Server) -> None:
         auth=APIKeyAuth(tls_server.api_key),
     )
     with pytest.raises(grpc.RpcError):
-        sdk.threads.create(name="plain", timeout=5)
+        sdk.threads.create(name="plain", timeout=1)
 
 
 def test_mtls_admits_a_client_certificate_from_the_ca(mtls_server: Server, pki: Pki) -> None:
