@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from adapters.settings import Settings
+from adapters.config_file import ConfigFile, ConfigFileError, env_name, settings_of
+from adapters.settings import STORE_SETTINGS, Settings, settings_from, store_settings
 
 if TYPE_CHECKING:
     from adapters.serve import WorkerRole
@@ -19,20 +19,68 @@ if TYPE_CHECKING:
 _D = Settings()
 
 
-def _env(name: str, default: object) -> str:
-    return os.environ.get(f"THREADGATE_{name}", str(default))
+def _env(name: str, default: object, kind: Callable[[str], Any] = str) -> Any:
+    """``THREADGATE_<name>`` if set, else ``default``, as ``kind`` (str, int or float); a
+    value that is not one stops the command with one line naming the variable."""
+    value = os.environ.get(f"THREADGATE_{name}", str(default))
+    try:
+        return kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise SystemExit(f"threadgate: THREADGATE_{name} must be {what}, not {value!r}") from None
 
 
-def parser() -> argparse.ArgumentParser:
+def add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=_env("CONFIG", "") or None,
+        help="a TOML file of settings, keyed by flag name with _ for -; a flag, then its "
+        "THREADGATE_* variable, win over it (THREADGATE_CONFIG)",
+    )
+
+
+def add_tls(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_env("TLS_CERT", "") or None,
+        help="PEM certificate (chain) both listeners serve TLS with (THREADGATE_TLS_CERT)",
+    )
+    s.add_argument(
+        "--tls-key",
+        type=Path,
+        default=_env("TLS_KEY", "") or None,
+        help="its PEM private key, unencrypted (THREADGATE_TLS_KEY)",
+    )
+    s.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=_env("TLS_CLIENT_CA", "") or None,
+        help="require client certificates issued by this PEM CA on both listeners: mTLS "
+        "(THREADGATE_TLS_CLIENT_CA)",
+    )
+    s.add_argument(
+        "--tls-watch-interval",
+        type=float,
+        default=_env("TLS_WATCH_INTERVAL", _D.tls_watch_interval, float),
+        help="seconds between checks of the TLS files for a change, which reloads them as "
+        "SIGHUP does; 0: SIGHUP only (THREADGATE_TLS_WATCH_INTERVAL)",
+    )
+
+
+def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``config_file``, its values under the environment's."""
     p = argparse.ArgumentParser(prog="threadgate", description="One thread store, two vendors' Threads APIs.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve REST (OpenAI shape) and gRPC (Yandex shape)")
+    add_config(s)
     s.add_argument("--host", default=_env("HOST", _D.host), help="address to listen on (THREADGATE_HOST)")
     s.add_argument(
-        "--rest-port", type=int, default=int(_env("REST_PORT", _D.rest_port)), help="(THREADGATE_REST_PORT)"
+        "--rest-port", type=int, default=_env("REST_PORT", _D.rest_port, int), help="(THREADGATE_REST_PORT)"
     )
     s.add_argument(
-        "--grpc-port", type=int, default=int(_env("GRPC_PORT", _D.grpc_port)), help="(THREADGATE_GRPC_PORT)"
+        "--grpc-port", type=int, default=_env("GRPC_PORT", _D.grpc_port, int), help="(THREADGATE_GRPC_PORT)"
     )
     s.add_argument(
         "--data-dir",
@@ -44,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--workers",
         type=int,
-        default=int(_env("WORKERS", _D.workers)),
+        default=_env("WORKERS", _D.workers, int),
         help="processes serving both protocols on the same ports (THREADGATE_WORKERS)",
     )
     s.add_argument("--worker-role", default=None, help=argparse.SUPPRESS)
@@ -62,62 +110,62 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--default-ttl-days",
         type=int,
-        default=int(_env("DEFAULT_TTL_DAYS", _D.default_ttl_days)),
+        default=_env("DEFAULT_TTL_DAYS", _D.default_ttl_days, int),
         help="(THREADGATE_DEFAULT_TTL_DAYS)",
     )
     s.add_argument(
         "--max-ttl-days",
         type=int,
-        default=int(_env("MAX_TTL_DAYS", _D.max_ttl_days)),
+        default=_env("MAX_TTL_DAYS", _D.max_ttl_days, int),
         help="(THREADGATE_MAX_TTL_DAYS)",
     )
     s.add_argument(
         "--conversation-ttl-days",
         type=int,
-        default=int(_env("CONVERSATION_TTL_DAYS", _D.conversation_ttl_days)),
+        default=_env("CONVERSATION_TTL_DAYS", _D.conversation_ttl_days, int),
         help="idle days before a Conversations-made conversation expires; 0: --max-ttl-days "
         "(THREADGATE_CONVERSATION_TTL_DAYS)",
     )
     s.add_argument(
         "--max-messages-per-thread",
         type=int,
-        default=int(_env("MAX_MESSAGES_PER_THREAD", _D.max_messages_per_thread)),
+        default=_env("MAX_MESSAGES_PER_THREAD", _D.max_messages_per_thread, int),
         help="(THREADGATE_MAX_MESSAGES_PER_THREAD)",
     )
     s.add_argument(
         "--keep-alive-max-requests",
         type=int,
-        default=int(_env("KEEP_ALIVE_MAX_REQUESTS", _D.keep_alive_max_requests)),
+        default=_env("KEEP_ALIVE_MAX_REQUESTS", _D.keep_alive_max_requests, int),
         help="(THREADGATE_KEEP_ALIVE_MAX_REQUESTS)",
     )
     s.add_argument(
         "--body-timeout",
         type=float,
-        default=float(_env("BODY_TIMEOUT", _D.body_timeout)),
+        default=_env("BODY_TIMEOUT", _D.body_timeout, float),
         help="seconds a REST request body has to arrive in; 0: no limit (THREADGATE_BODY_TIMEOUT)",
     )
     s.add_argument(
         "--max-connections",
         type=int,
-        default=int(_env("MAX_CONNECTIONS", _D.max_connections)),
+        default=_env("MAX_CONNECTIONS", _D.max_connections, int),
         help="open REST connections per process; more are refused with 503 (THREADGATE_MAX_CONNECTIONS)",
     )
     s.add_argument(
         "--sweep-interval",
         type=float,
-        default=float(_env("SWEEP_INTERVAL", _D.sweep_interval)),
+        default=_env("SWEEP_INTERVAL", _D.sweep_interval, float),
         help="seconds between sweeps of expired threads; 0 turns the sweeper off (THREADGATE_SWEEP_INTERVAL)",
     )
     s.add_argument(
         "--sweep-batch-rows",
         type=int,
-        default=int(_env("SWEEP_BATCH_ROWS", _D.sweep_batch_rows)),
+        default=_env("SWEEP_BATCH_ROWS", _D.sweep_batch_rows, int),
         help="rows one sweep transaction may delete (THREADGATE_SWEEP_BATCH_ROWS)",
     )
     s.add_argument(
         "--idempotency-window",
         type=float,
-        default=float(_env("IDEMPOTENCY_WINDOW", _D.idempotency_window.total_seconds())),
+        default=_env("IDEMPOTENCY_WINDOW", _D.idempotency_window.total_seconds(), float),
         help="seconds a retried create with the same idempotency key returns the first result "
         "(THREADGATE_IDEMPOTENCY_WINDOW)",
     )
@@ -139,9 +187,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--shutdown-grace",
         type=float,
-        default=float(_env("SHUTDOWN_GRACE", _D.shutdown_grace)),
+        default=_env("SHUTDOWN_GRACE", _D.shutdown_grace, float),
         help="seconds to drain on SIGTERM (THREADGATE_SHUTDOWN_GRACE)",
     )
+    add_tls(s)
     k = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     kc = k.add_parser("create", help="make a key; prints the secret token alone on the last line")
     kc.add_argument("--folder", action="append", required=True, help="a folder the key may use (repeat)")
@@ -156,9 +205,30 @@ def parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id")
     m = sub.add_parser("migrate", help="create or upgrade the store's schema, then exit")
     for sp in (kc, kl, kr, m):
+        add_config(sp)
         sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
         add_database(sp)
+    for key, action in settings_of(s).items():  # argparse checks choices of flags only
+        if action.choices is not None and action.default not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            raise SystemExit(f"threadgate: {env_name(key)} must be one of {choices}, not {action.default!r}")
+    if config_file is not None:
+        config_file.check(s)  # every key a setting of serve, every value of its type
+        config_file.lay_under(s, os.environ)
+        for sp in (kc, kl, kr, m):
+            config_file.lay_under(sp, os.environ, only=STORE_SETTINGS)
     return p
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments, with ``--config``'s file (if any) laid under flags and environment."""
+    args = parser().parse_args(argv)
+    if args.config is None:
+        return args
+    try:
+        return parser(ConfigFile.read(args.config)).parse_args(argv)
+    except ConfigFileError as exc:
+        raise SystemExit(f"threadgate: {exc}") from None
 
 
 def add_database(p: argparse.ArgumentParser) -> None:
@@ -168,87 +238,43 @@ def add_database(p: argparse.ArgumentParser) -> None:
         help="sqlite (file in --data-dir, the default), sqlite:///path, memory, or "
         "postgresql://user:password@host:port/db (THREADGATE_DATABASE)",
     )
-    p.add_argument("--pg-pool-min", type=int, default=int(_env("PG_POOL_MIN", _D.pg_pool_min)))
+    p.add_argument("--pg-pool-min", type=int, default=_env("PG_POOL_MIN", _D.pg_pool_min, int))
     p.add_argument(
         "--pg-pool-max",
         type=int,
-        default=int(_env("PG_POOL_MAX", _D.pg_pool_max)),
+        default=_env("PG_POOL_MAX", _D.pg_pool_max, int),
         help="PostgreSQL connections per process (THREADGATE_PG_POOL_MAX)",
     )
     p.add_argument(
         "--pg-statement-timeout-ms",
         type=int,
-        default=int(_env("PG_STATEMENT_TIMEOUT_MS", _D.pg_statement_timeout_ms)),
+        default=_env("PG_STATEMENT_TIMEOUT_MS", _D.pg_statement_timeout_ms, int),
         help="(THREADGATE_PG_STATEMENT_TIMEOUT_MS)",
     )
     p.add_argument(
         "--pg-connect-timeout",
         type=float,
-        default=float(_env("PG_CONNECT_TIMEOUT", _D.pg_connect_timeout)),
+        default=_env("PG_CONNECT_TIMEOUT", _D.pg_connect_timeout, float),
         help="seconds (THREADGATE_PG_CONNECT_TIMEOUT)",
     )
     p.add_argument(
         "--pg-acquire-timeout",
         type=float,
-        default=float(_env("PG_ACQUIRE_TIMEOUT", _D.pg_acquire_timeout)),
+        default=_env("PG_ACQUIRE_TIMEOUT", _D.pg_acquire_timeout, float),
         help="seconds a call waits for a pooled connection (THREADGATE_PG_ACQUIRE_TIMEOUT)",
     )
     p.add_argument(
         "--pg-query-timeout",
         type=float,
-        default=float(_env("PG_QUERY_TIMEOUT", _D.pg_query_timeout)),
+        default=_env("PG_QUERY_TIMEOUT", _D.pg_query_timeout, float),
         help="seconds a statement may wait for the server's answer (THREADGATE_PG_QUERY_TIMEOUT)",
     )
     p.add_argument(
         "--sqlite-lock-timeout",
         type=float,
-        default=float(_env("SQLITE_LOCK_TIMEOUT", _D.sqlite_lock_timeout)),
+        default=_env("SQLITE_LOCK_TIMEOUT", _D.sqlite_lock_timeout, float),
         help="seconds a write waits for another process's lock on the SQLite file "
         "(THREADGATE_SQLITE_LOCK_TIMEOUT)",
-    )
-
-
-def store_settings(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "data_dir": args.data_dir,
-        "database": args.database,
-        "pg_pool_min": args.pg_pool_min,
-        "pg_pool_max": args.pg_pool_max,
-        "pg_statement_timeout_ms": args.pg_statement_timeout_ms,
-        "pg_connect_timeout": args.pg_connect_timeout,
-        "pg_acquire_timeout": args.pg_acquire_timeout,
-        "pg_query_timeout": args.pg_query_timeout,
-        "sqlite_lock_timeout": args.sqlite_lock_timeout,
-    }
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    if not 0 <= args.conversation_ttl_days <= args.max_ttl_days:
-        raise SystemExit(
-            f"threadgate: --conversation-ttl-days must be 0 (the maximum) to --max-ttl-days "
-            f"({args.max_ttl_days}), not {args.conversation_ttl_days}"
-        )
-    return Settings(
-        host=args.host,
-        rest_port=args.rest_port,
-        grpc_port=args.grpc_port,
-        **store_settings(args),  # type: ignore[arg-type]
-        workers=args.workers,
-        sqlite_synchronous=args.sqlite_synchronous,
-        default_folder=args.default_folder,
-        default_ttl_days=args.default_ttl_days,
-        max_ttl_days=args.max_ttl_days,
-        conversation_ttl_days=args.conversation_ttl_days,
-        max_messages_per_thread=args.max_messages_per_thread,
-        keep_alive_max_requests=args.keep_alive_max_requests,
-        body_timeout=args.body_timeout,
-        max_connections=args.max_connections,
-        shutdown_grace=args.shutdown_grace,
-        allow_anonymous=args.allow_anonymous,
-        require_openai_beta=args.require_openai_beta,
-        idempotency_window=timedelta(seconds=args.idempotency_window),
-        sweep_interval=args.sweep_interval,
-        sweep_batch_rows=args.sweep_batch_rows,
     )
 
 
@@ -257,6 +283,7 @@ def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole 
     from adapters.bootstrap import StoreError
     from adapters.observability import write_request_lines_to
     from adapters.serve import run, setup_logging
+    from adapters.tls import TlsError
 
     setup_logging()
     try:
@@ -265,7 +292,7 @@ def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole 
 
             return supervise(settings, argv)
         asyncio.run(run(settings, worker))
-    except (OSError, StoreError) as exc:
+    except (OSError, StoreError, TlsError) as exc:
         print(f"threadgate: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -274,7 +301,7 @@ def main_serve(settings: Settings, argv: Sequence[str] = (), worker: WorkerRole 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     if args.command == "serve":
         from adapters.serve import WorkerRole
 

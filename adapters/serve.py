@@ -17,11 +17,14 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
+import adapters.tls
 from adapters.bootstrap import build_core, open_store, redact_dsn
 from adapters.grpc.server import add_services, bind_grpc_server, set_serving
-from adapters.http import h11_protocol
+from adapters.grpc.tls import server_credentials
+from adapters.http import h2_protocol, h11_protocol
 from adapters.http.app import build_app
 from adapters.http.connections import open_gate
+from adapters.http.tls import TlsConfig
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
 from adapters.openai.requests import RestOptions
 from adapters.settings import Settings
@@ -33,8 +36,8 @@ from core.services import Core
 log = logging.getLogger("threadgate")
 
 
-def hypercorn_config(settings: Settings) -> Config:
-    config = Config()
+def hypercorn_config(settings: Settings, tls: adapters.tls.ServerTls | None = None) -> Config:
+    config = Config() if tls is None else TlsConfig(tls.rest_context)
     config.bind = [f"{settings.host}:{settings.rest_port}"]
     # Hypercorn's default closes a connection after 1,000 requests; clients then
     # reconnect.  Keep it bounded, but far from the hot path.
@@ -120,7 +123,7 @@ def bind_rest(config: Config) -> Sockets:
     runs wait in the backlog instead of being refused."""
     try:
         sockets = config.create_sockets()
-        for sock in sockets.insecure_sockets:
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
             sock.listen(config.backlog)
     except OSError as exc:
         raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
@@ -135,10 +138,27 @@ def describe_store(settings: Settings) -> str:
     return str(settings.sqlite_path)
 
 
+def listening_line(
+    settings: Settings, rest_port: int, grpc_port: int, tls: adapters.tls.ServerTls | None
+) -> str:
+    rest = f"{'http' if tls is None else 'https'}://{settings.host}:{rest_port}/v1"
+    grpc_tls = "" if tls is None else " (mTLS)" if tls.requires_client_certificate else " (TLS)"
+    return (
+        f"threadgate listening: REST {rest} gRPC {settings.host}:{grpc_port}{grpc_tls} "
+        f"store {describe_store(settings)}"
+    )
+
+
 async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
-    config = hypercorn_config(settings)
+    # The certificate is read and checked first: a bad one stops the start before
+    # anything binds or writes.
+    tls = adapters.tls.server_tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    if tls is not None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is in place
+    config = hypercorn_config(settings, tls)
     gate = open_gate(settings.max_connections)  # also raises the open-file limit
     h11_protocol.install()  # shaped protocol errors, prompt close on hang-up
+    h2_protocol.install()  # HTTP/2 data on an answered stream no longer drops the connection
     # Bind both ports before serving anything, so a clash fails at once and cleanly.
     if worker is None:
         sockets = bind_rest(config)
@@ -151,7 +171,8 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
             own.listen(config.backlog)
         except OSError as exc:
             raise OSError(f"cannot listen for REST on {config.bind[0]}: {exc.strerror}") from exc
-        sockets = Sockets(secure_sockets=[], insecure_sockets=[own], quic_sockets=[])
+        secure, plain = ([], [own]) if tls is None else ([own], [])
+        sockets = Sockets(secure_sockets=secure, insecure_sockets=plain, quic_sockets=[])
     sockets = gate.guard(sockets)  # accept through the connection bound
     try:
         # workers share the gRPC port on purpose; a lone server must fail on a clash
@@ -159,9 +180,10 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
             f"{settings.host}:{settings.grpc_port}",
             max_message_bytes=settings.grpc_max_message_bytes,
             reuse_port=worker is not None,
+            credentials=None if tls is None else server_credentials(tls),
         )
     except OSError:
-        for sock in sockets.insecure_sockets:
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
             sock.close()
         raise
     # Only now, with both ports held, may the start write anything (the store, a key).
@@ -191,6 +213,8 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if tls is not None:
+            loop.add_signal_handler(signal.SIGHUP, tls.reload)  # new certificate, same connections
         # Everything made so far lives as long as the server: keep it out of the
         # collector's full passes, which would otherwise walk it every few thousand
         # requests (about 10 ms each) and show up as latency spikes.
@@ -208,13 +232,10 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
             metrics.watch_commits(commit_totals)
         sweeping = asyncio.create_task(sweeper.run(stop))
         watching = asyncio.create_task(watch_health(core, health_servicer, stop))
-        rest_port = sockets.insecure_sockets[0].getsockname()[1]
+        reloading = None if tls is None else asyncio.create_task(tls.watch(stop, settings.tls_watch_interval))
+        rest_port = (sockets.secure_sockets or sockets.insecure_sockets)[0].getsockname()[1]
         if worker is None:
-            print(
-                f"threadgate listening: REST http://{settings.host}:{rest_port}/v1 "
-                f"gRPC {settings.host}:{grpc_port} store {describe_store(settings)}",
-                flush=True,
-            )
+            print(listening_line(settings, rest_port, grpc_port, tls), flush=True)
         else:
             os.write(worker.ready_fd, b"ready\n")
             os.close(worker.ready_fd)
@@ -222,6 +243,8 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
         log.info("shutting down: draining in-flight calls")
         await set_serving(health_servicer, False)
         await asyncio.gather(rest, grpc_server.stop(settings.shutdown_grace), sweeping, watching)
+        if reloading is not None:
+            await reloading
     finally:
         await raw_store.close()
     if worker is None:

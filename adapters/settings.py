@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -62,7 +63,67 @@ class Settings:
     require_openai_beta: bool = True
     # development only: calls without credentials act as an admin on every folder
     allow_anonymous: bool = False
+    # TLS on both listeners (both files, or neither), and the CA client certificates
+    # must chain to (mTLS); see adapters/tls.py
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    # seconds between checks of the TLS files for a change (0: reload on SIGHUP only)
+    tls_watch_interval: float = 10.0
 
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "threadgate.db"
+
+
+# the settings of the store, which `keys` and `migrate` take as well as `serve`
+STORE_SETTINGS = (
+    "data_dir",
+    "database",
+    "pg_pool_min",
+    "pg_pool_max",
+    "pg_statement_timeout_ms",
+    "pg_connect_timeout",
+    "pg_acquire_timeout",
+    "pg_query_timeout",
+    "sqlite_lock_timeout",
+)
+
+
+def store_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {name: getattr(args, name) for name in STORE_SETTINGS}
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings of ``threadgate serve``'s parsed arguments."""
+    if not 0 <= args.conversation_ttl_days <= args.max_ttl_days:
+        raise SystemExit(
+            f"threadgate: --conversation-ttl-days must be 0 (the maximum) to --max-ttl-days "
+            f"({args.max_ttl_days}), not {args.conversation_ttl_days}"
+        )
+    return Settings(
+        host=args.host,
+        rest_port=args.rest_port,
+        grpc_port=args.grpc_port,
+        **store_settings(args),  # type: ignore[arg-type]
+        workers=args.workers,
+        sqlite_synchronous=args.sqlite_synchronous,
+        default_folder=args.default_folder,
+        default_ttl_days=args.default_ttl_days,
+        max_ttl_days=args.max_ttl_days,
+        conversation_ttl_days=args.conversation_ttl_days,
+        max_messages_per_thread=args.max_messages_per_thread,
+        keep_alive_max_requests=args.keep_alive_max_requests,
+        body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
+        shutdown_grace=args.shutdown_grace,
+        allow_anonymous=args.allow_anonymous,
+        require_openai_beta=args.require_openai_beta,
+        idempotency_window=timedelta(seconds=args.idempotency_window),
+        sweep_interval=args.sweep_interval,
+        sweep_batch_rows=args.sweep_batch_rows,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        tls_watch_interval=args.tls_watch_interval,
+    )

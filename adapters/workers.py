@@ -6,7 +6,9 @@ kernel spreads new connections over them.  The supervisor keeps a bound (never
 listening) socket in the REST port's group for as long as it runs, so a plain bind by
 another program fails.  It runs migrations and makes
 the first key before any worker starts, forwards SIGTERM/SIGINT so every worker
-drains its in-flight calls, and stops them all if one dies.
+drains its in-flight calls, and stops them all if one dies.  With TLS it checks the
+certificate before anything else, as a single server does, and forwards SIGHUP (reload
+the certificate) to every worker.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import time
 from collections.abc import Sequence
 
 from adapters.bootstrap import build_core, open_store
-from adapters.serve import describe_store, first_key, reuse_port_socket
+from adapters.serve import first_key, listening_line, reuse_port_socket
 from adapters.settings import Settings
+from adapters.tls import server_tls
 
 log = logging.getLogger("threadgate.workers")
 
@@ -70,6 +73,8 @@ async def _prepare(settings: Settings) -> None:
 
 
 def supervise(settings: Settings, argv: Sequence[str]) -> int:
+    # every worker loads the certificate itself; a bad one must stop the set here, first
+    tls = server_tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     reserved = _reserve_rest_port(settings)
     rest_port = reserved.getsockname()[1]
     _check_grpc_port_free(settings)
@@ -85,8 +90,19 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
 
     workers: list[subprocess.Popen[bytes]] = []
     ready_pipes: list[int] = []
+
+    def reload(signum: int, _frame: object) -> None:
+        for p in workers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if tls is not None:
+        # ignored while the workers start: they inherit that until their own reload
+        # handler is in place, so an early SIGHUP cannot kill one (they read the files
+        # after it anyway)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for index in range(settings.workers):
         read_end, write_end = os.pipe()
         cmd = [
@@ -104,6 +120,8 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
         workers.append(subprocess.Popen(cmd, pass_fds=(write_end,)))
         os.close(write_end)
         ready_pipes.append(read_end)
+    if tls is not None:
+        signal.signal(signal.SIGHUP, reload)
 
     deadline = time.monotonic() + 60
     waiting = set(ready_pipes)
@@ -119,12 +137,8 @@ def supervise(settings: Settings, argv: Sequence[str]) -> int:
     for fd in ready_pipes:
         os.close(fd)
     if not waiting and not stopping:
-        print(
-            f"threadgate listening: REST http://{settings.host}:{rest_port}/v1 "
-            f"gRPC {settings.host}:{settings.grpc_port} store {describe_store(settings)} "
-            f"workers {settings.workers}",
-            flush=True,
-        )
+        line = listening_line(settings, rest_port, settings.grpc_port, tls)
+        print(f"{line} workers {settings.workers}", flush=True)
 
     codes: list[int] = []
     while True:

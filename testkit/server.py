@@ -77,6 +77,8 @@ class Server:
     output: list[str] = field(factory=list)
     api_key: str = ""
     name: str = "threadgate"
+    # "https" when the server said it serves TLS (its listening line)
+    scheme: str = "http"
     _pump: threading.Thread = field(factory=threading.Thread)
 
     @property
@@ -85,7 +87,7 @@ class Server:
 
     @property
     def origin(self) -> str:
-        return f"http://{HOST}:{self.rest_port}"
+        return f"{self.scheme}://{HOST}:{self.rest_port}"
 
     @property
     def base_url(self) -> str:
@@ -174,6 +176,8 @@ def spawn(
             if line.startswith(API_KEY_LINE):
                 server.api_key = line.removeprefix(API_KEY_LINE).strip()
             if line.startswith(ready):
+                if " https://" in line:
+                    server.scheme = "https"
                 seen.set()
 
     server._pump = threading.Thread(target=pump, name=f"{name}-output", daemon=True)

@@ -73,9 +73,14 @@ def service_handlers(
 
 
 def bind_grpc_server(
-    address: str, *, max_message_bytes: int = 4 * 1024 * 1024, reuse_port: bool = False
+    address: str,
+    *,
+    max_message_bytes: int = 4 * 1024 * 1024,
+    reuse_port: bool = False,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to ``address``, with no services yet; returns it and the bound port.
+    With ``credentials`` (``adapters.grpc.tls``), the port serves TLS.
 
     Binding comes first, before the store opens, so that a port clash fails a start
     before anything is written (see ``serve.run``).
@@ -90,7 +95,10 @@ def bind_grpc_server(
         ],
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:  # grpcio reports a failed bind this way
         raise OSError(f"cannot listen for gRPC on {address}: address in use or not available") from exc
     return server, port

@@ -109,9 +109,69 @@ def test_health_checks_use_real_endpoints(compose: dict[str, Any]) -> None:
     from adapters.http.app import build_app  # noqa: F401  (the routes below are served by it)
 
     routes = (ROOT / "adapters" / "http" / "app.py").read_text()
-    for name in ("replica-a", "balancer"):
+    for name in ("replica-a", "balancer", "balancer-tls", "replica-tls"):
         test = " ".join(compose["services"][name]["healthcheck"]["test"])
-        paths = re.findall(r"http://127\.0\.0\.1:\d+(/\w+)", test)
+        paths = re.findall(r"https?://(?:127\.0\.0\.1|localhost):\d+(/\w+)", test)
         assert paths, name
         for path in paths:
             assert f'Route("{path}"' in routes, f"{name}: {path} is not a threadgate endpoint"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Where each of a service's ./ folders and files appears inside it."""
+    out = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            out[target] = ROOT / source
+    return out
+
+
+def _inside(path: str, mounts: dict[str, Path]) -> Path:
+    """The project file a path inside a container is, through the service's mounts."""
+    for target, source in mounts.items():
+        if path == target or path.startswith(target + "/"):
+            return source / path.removeprefix(target).lstrip("/")
+    raise AssertionError(f"{path} is in no mounted folder")
+
+
+def test_both_ways_of_tls_are_offered(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["balancer-tls"]["profiles"] == ["tls-at-proxy"]
+    assert services["replica-tls"]["profiles"] == ["tls-in-threadgate"]
+    assert "profiles" not in services["balancer"] and "profiles" not in services["replica-a"]
+    tls_dir = ROOT / "deploy" / "tls"
+    assert (tls_dir / "README.md").exists() and "*" in (tls_dir / ".gitignore").read_text()
+
+
+def test_the_tls_proxy_terminates_tls_in_front_of_the_replicas(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    balancer = services["balancer-tls"]
+    mounts = _mounts(balancer)
+    nginx = _inside("/etc/nginx/nginx.conf", mounts).read_text()
+    for replica in ("replica-a", "replica-b"):
+        env = services[replica]["environment"]
+        assert f"server {replica}:{env['THREADGATE_REST_PORT']}" in nginx
+        assert f"server {replica}:{env['THREADGATE_GRPC_PORT']}" in nginx
+    for port in (p.split(":")[1] for p in balancer["ports"]):
+        assert f"listen {port} ssl;" in nginx
+    for path in re.findall(r"ssl_certificate(?:_key)? (\S+);", nginx):
+        assert _inside(path, mounts).parent == ROOT / "deploy" / "tls"
+    assert "ca.crt" in " ".join(balancer["healthcheck"]["test"])
+
+
+def test_the_tls_replica_serves_from_a_config_file_threadgate_accepts(compose: dict[str, Any]) -> None:
+    from adapters.cli import parse
+
+    replica = compose["services"]["replica-tls"]
+    mounts = _mounts(replica)
+    command = replica["command"]
+    config = _inside(command[command.index("--config") + 1], mounts)
+    args = parse(["serve", "--config", str(config)])  # every key known, every value typed
+    assert args.tls_cert is not None and args.tls_key is not None
+    for path in (args.tls_cert, args.tls_key):  # relative to the file, so inside the mount
+        assert path.parent == config.parent / "tls" and (ROOT / "deploy" / "tls").exists()
+    published = {int(p.split(":")[1]) for p in replica["ports"]}
+    assert published == {args.rest_port, args.grpc_port}
+    assert args.host == "0.0.0.0"
+    assert set(replica["environment"]) <= _cli_env_names()
