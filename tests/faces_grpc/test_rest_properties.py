@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import message_pb2, thread_pb2
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import message_service_pb2 as ms
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
-from adapters.yandex.rest.transcoding import INT_RANGES, from_body, to_json
+from adapters.yandex.rest.body import from_body
+from adapters.yandex.rest.transcoding import INT_RANGES, to_json
 from tests.faces_grpc.rest_harness import RestFace, start_rest
 
 F = FieldDescriptor

@@ -73,7 +73,7 @@ async def test_camel_snake_and_mixed_keys_read_the_same(rest: RestFace) -> None:
         assert t["expiration_config"]["expiration_policy"] == "SINCE_LAST_ACTIVE"
 
 
-@pytest.mark.parametrize("ttl", [5, "5", 5.0, "5.0"])
+@pytest.mark.parametrize("ttl", [5, "5", 5.0, "5.0", "5e0", 5e0])
 @pytest.mark.parametrize("policy", ["STATIC", 1])
 async def test_int64_as_number_or_string_and_enums_by_name_or_number(
     rest: RestFace, ttl: object, policy: object

@@ -35,9 +35,10 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import message_s
 from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import thread_service_pb2 as ts
 from adapters.yandex.operations import API_KEY_SCHEMES, STREAM_BATCH, MessageOperations, ThreadOperations
 from adapters.yandex.rest import errors
+from adapters.yandex.rest.body import from_body
 from adapters.yandex.rest.query import from_query
 from adapters.yandex.rest.routes import PREFIX, ROUTES, annotated
-from adapters.yandex.rest.transcoding import from_body, to_json
+from adapters.yandex.rest.transcoding import to_json
 from adapters.yandex.status import INTERNAL, to_status
 from core.access import Principal
 from core.errors import DomainError
