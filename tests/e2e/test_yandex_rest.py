@@ -7,12 +7,13 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from testkit.server import Server
+from testkit.server import Server, running_server
 
 FOLDER = "b1g-rest"
 REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
@@ -195,3 +196,15 @@ def test_the_openai_face_still_answers_its_own_shape_beside_it(
     with server.http() as openai_http:
         r = openai_http.get("/threads/thread_nothere")
         assert r.status_code == 404 and set(r.json()) == {"error"} and "x-server-trace-id" not in r.headers
+
+
+def test_a_full_thread_is_429_resource_exhausted(tmp_path: Path) -> None:
+    with (
+        running_server(tmp_path / "data", "--max-messages-per-thread", "1") as small,
+        small.yandex_http() as client,
+    ):
+        thread = create(client)
+        body = {"threadId": thread["id"], "content": BALI}
+        assert client.post("/messages", json=body).status_code == 200
+        full = error(client.post("/messages", json=body), 429, 8)
+        assert full["details"][0]["@type"] == "type.googleapis.com/google.rpc.QuotaFailure"
