@@ -1,10 +1,7 @@
-"""Put messages into one thread: through the REST API, or straight into SQLite.
-
-The API fill is what a user would do (concurrent ``POST /v1/threads/{id}/messages``).
-The direct fill is for sizes the API would take minutes to reach: with the server
-stopped, it writes rows built by the server's own code
-(``adapters.storage.rows.message_to_row`` from ``core.model`` values) and moves the
-thread's ``next_seq``, ``message_count`` and last activity exactly as appends would.
+"""Put threads and messages into a store: through the REST API as a user would, or, for
+sizes the API would take minutes to reach, straight into SQLite with the server stopped,
+in rows built by the server's own code (``adapters.storage.rows`` from ``core.model``
+values); a message append moves its thread's counters as the server's appends do.
 """
 
 from __future__ import annotations
@@ -14,18 +11,34 @@ import random
 import sqlite3
 import string
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from attrs import evolve, frozen
 
 from adapters.storage.rows import THREAD_COLUMNS, message_to_row, thread_from_row, thread_to_row
+from bench.servers import answer, client
 from core.clock import RandomIds
 from core.entries import MESSAGE_PREFIX
-from core.model import Author, Message, Role, TextPart
+from core.model import Author, ExpirationConfig, Message, Role, TextPart, Thread
+from testkit.server import Server
 
 _FILLER = "The quick brown fox jumps over the lazy dog. " * 4
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def store_bytes(data_dir: Path) -> int:
+    """The size of the SQLite store in ``data_dir`` with its WAL and shared-memory files."""
+    return sum(p.stat().st_size for p in data_dir.glob("threadgate.db*"))
+
+
+async def new_thread(server: Server) -> str:
+    async with client(server) as c:
+        return await create_thread(c)
 
 
 def message_text(n: int) -> str:
@@ -39,10 +52,8 @@ class Fill:
     messages: int
     method: str  # "api" or "sqlite"
     seconds: float
-    # ids in the order their appends completed: roughly the thread's order
-    ids: tuple[str, ...]
-    # share of one core the server used while filling through the API
-    server_cpu: float | None = None
+    ids: tuple[str, ...]  # in the order their appends completed: roughly the thread's order
+    server_cpu: float | None = None  # share of one core the server used filling through the API
 
     @property
     def per_second(self) -> float:
@@ -53,101 +64,111 @@ class Fill:
 
 
 async def create_thread(client: httpx.AsyncClient) -> str:
-    r = await client.post("/v1/threads", json={})
-    if r.status_code != 200:
-        raise RuntimeError(f"POST /v1/threads: HTTP {r.status_code} {r.text[:300]}")
-    return str(r.json()["id"])
+    return str(answer(await client.post("/v1/threads", json={}))["id"])
 
 
 async def fill_api(
-    client: httpx.AsyncClient, thread_id: str, count: int, *, concurrency: int, time_limit: float
+    client: httpx.AsyncClient, thread_id: str, count: int, concurrency: int, limit: float
 ) -> Fill:
-    """Append ``count`` messages with ``concurrency`` requests in flight; fail past ``time_limit``."""
+    """Append ``count`` messages with ``concurrency`` requests in flight; fail past ``limit`` seconds."""
     ids: list[str] = []
-    next_n = 0
+    numbers = iter(range(count))
     began = time.perf_counter()
-    deadline = began + time_limit
 
     async def worker() -> None:
-        nonlocal next_n
-        while next_n < count:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"API fill passed its {time_limit:.0f}s limit at {len(ids)} messages")
-            n = next_n
-            next_n += 1
-            r = await client.post(
-                f"/v1/threads/{thread_id}/messages", json={"role": "user", "content": message_text(n)}
-            )
-            if r.status_code != 200:
-                raise RuntimeError(
-                    f"POST /v1/threads/{thread_id}/messages: HTTP {r.status_code} {r.text[:300]}"
-                )
-            ids.append(str(r.json()["id"]))
+        for n in numbers:
+            if time.perf_counter() - began > limit:
+                raise TimeoutError(f"API fill passed its {limit:.0f}s limit at {len(ids)} messages")
+            body = {"role": "user", "content": message_text(n)}
+            ids.append(str(answer(await client.post(f"/v1/threads/{thread_id}/messages", json=body))["id"]))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Fill(thread_id, count, "api", time.perf_counter() - began, tuple(ids))
 
 
-def fill_sqlite(db_path: Path, thread_id: str, count: int) -> Fill:
-    """Append ``count`` messages to an existing thread while no server has the file open."""
-    began = time.perf_counter()
-    # ids shaped like the server's (core.clock.RandomIds) but from a fast, non-secret generator:
-    # secrets.choice would spend seconds on 100,000 ids; the unique index still guards collisions
-    rng = random.Random(thread_id)
-    alphabet = string.ascii_letters + string.digits
-    conn = sqlite3.connect(db_path, isolation_level=None)
+@contextmanager
+def _writing(db: Path) -> Iterator[sqlite3.Connection]:
+    """One transaction on a store no server has open, checkpointed after."""
+    conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the id indexes stay in memory
         conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(
-            f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads WHERE id = ?", (thread_id,)
-        ).fetchone()
-        if row is None:
-            raise LookupError(f"no thread {thread_id} in {db_path}")
-        thread = thread_from_row(row[:16])
+        yield conn
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+
+
+def _new_ids(prefix: str, length: int, count: int) -> list[str]:
+    # shaped like the server's ids (core.clock.RandomIds) but from a fast, non-secret
+    # generator (secrets would spend seconds on a million); the unique index guards collisions
+    rng = random.Random()
+    return [prefix + "".join(rng.choices(_ALPHABET, k=length)) for _ in range(count)]
+
+
+def _thread(conn: sqlite3.Connection, thread_id: str) -> tuple[Thread, tuple[Any, ...]]:
+    """The stored thread, and its row (its columns, ``next_seq``, ``message_count``)."""
+    query = f"SELECT {THREAD_COLUMNS}, next_seq, message_count FROM threads WHERE id = ?"
+    if (row := conn.execute(query, (thread_id,)).fetchone()) is None:
+        raise LookupError(f"no thread {thread_id}")
+    return thread_from_row(row[:16]), row
+
+
+def fill_sqlite(db: Path, thread_id: str, count: int) -> Fill:
+    """Append ``count`` messages to an existing thread while no server has the file open."""
+    began = time.perf_counter()
+    ids = _new_ids(MESSAGE_PREFIX, RandomIds.LENGTH, count)
+    with _writing(db) as conn:
+        thread, row = _thread(conn, thread_id)
         first_seq, existing = int(row[16]), int(row[17])
         # like the server's clock: never behind the thread's last activity, one microsecond apart
         base = max(datetime.now(UTC), thread.last_activity_at)
         author = Author(id=thread.default_message_author_id, role=Role.USER)
-        made: list[str] = []
-        batch: list[tuple[object, ...]] = []
 
-        def flush() -> None:
-            conn.executemany(
-                "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body) VALUES (?,?,?,?,?,?)",
-                batch,
-            )
-            batch.clear()
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i, mid in enumerate(ids):
+                # the caller that made the thread appends to it
+                at, content = base + timedelta(microseconds=i), (TextPart(message_text(i)),)
+                message = Message(mid, thread_id, thread.created_by, at, author, content)
+                _, tid, created_us, run_id, body, plain = message_to_row(message)
+                yield tid, first_seq + i, mid, created_us, run_id, body, plain
 
-        for i in range(count):
-            message = Message(
-                id=MESSAGE_PREFIX + "".join(rng.choices(alphabet, k=RandomIds.LENGTH)),
-                thread_id=thread_id,
-                # the caller that created the thread through the API appends its messages too
-                created_by=thread.created_by,
-                created_at=base + timedelta(microseconds=i),
-                author=author,
-                content=(TextPart(message_text(i)),),
-            )
-            mid, tid, created_us, run_id, body = message_to_row(message)
-            batch.append((tid, first_seq + i, mid, created_us, run_id, body))
-            made.append(mid)
-            if len(batch) >= 10_000:
-                flush()
-        flush()
-        last = base + timedelta(microseconds=max(count - 1, 0))
-        updated = thread_to_row(evolve(thread, last_activity_at=last) if count else thread)
-        conn.execute(
-            "UPDATE threads SET last_active_us = ?, expires_us = ?, next_seq = ?, message_count = ? "
-            "WHERE id = ?",
-            (updated[9], updated[12], first_seq + count, existing + count, thread_id),
+        insert = (
+            "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body, plain) "
+            "VALUES (?,?,?,?,?,?,?)"
         )
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
-    return Fill(thread_id, count, "sqlite", time.perf_counter() - began, tuple(made))
+        conn.executemany(insert, rows())
+        last = thread_to_row(
+            evolve(thread, last_activity_at=base + timedelta(microseconds=max(0, count - 1)))
+        )
+        update = "UPDATE threads SET last_active_us = ?, expires_us = ?, next_seq = ?, message_count = ? "
+        update += "WHERE id = ?"
+        conn.execute(update, (last[9], last[12], first_seq + count, existing + count, thread_id))
+    return Fill(thread_id, count, "sqlite", time.perf_counter() - began, tuple(ids))
+
+
+def write_threads(
+    db: Path, template_id: str, count: int, start: datetime, expiration: ExpirationConfig | None = None
+) -> list[str]:
+    """``count`` threads shaped like ``template_id``'s (folder, creator; its expiry unless
+    ``expiration`` is given), created one microsecond apart from ``start``, written while no
+    server has the file open.  Their ids."""
+    ids = _new_ids("thread_", 24, count)
+    with _writing(db) as conn:
+        template = _thread(conn, template_id)[0]
+        if expiration is not None:
+            template = evolve(template, expiration=expiration)
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i, tid in enumerate(ids):
+                at = start + timedelta(microseconds=i)
+                yield thread_to_row(
+                    evolve(template, id=tid, created_at=at, updated_at=at, last_activity_at=at)
+                )
+
+        conn.executemany(f"INSERT INTO threads ({THREAD_COLUMNS}) VALUES ({', '.join('?' * 16)})", rows())
+    return ids

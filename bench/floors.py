@@ -1,14 +1,8 @@
-"""Bare floors: the cheapest request each protocol stack can serve.
-
-``python -m bench.floors rest --port N`` serves one no-op Starlette route on
-Hypercorn, configured exactly as ``threadgate serve`` configures it.
-``python -m bench.floors grpc --port N`` serves one no-op grpc.aio unary method
-through a generic handler with identity (bytes) serializers.
-``python -m bench.floors grpc-sync --port N`` serves the same method on the synchronous
-``grpc.server`` with a pool of 16 threads, with the same options.
-
-Each prints a line starting with ``floor listening`` when ready and stops on
-SIGTERM or SIGINT.
+"""Bare floors, the cheapest request each protocol stack can serve: ``python -m bench.floors
+rest --port N`` serves a no-op Starlette route on Hypercorn configured as ``threadgate serve``
+configures it; ``grpc`` a no-op grpc.aio unary method (bytes in and out, no serializers);
+``grpc-sync`` the same method on the synchronous ``grpc.server`` with 16 threads.  Each prints
+a line starting with ``floor listening`` when ready, and stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -38,16 +32,11 @@ HOST = "127.0.0.1"
 REST_PATH = "/noop"
 GRPC_SERVICE = "bench.Floor"
 GRPC_METHOD = f"/{GRPC_SERVICE}/Noop"
-EMPTY_JSON = b"{}"
 SYNC_THREADS = 16
 
 
 async def _noop(request: Request) -> Response:
-    return Response(EMPTY_JSON, media_type="application/json")
-
-
-def rest_app() -> Starlette:
-    return Starlette(routes=[Route(REST_PATH, _noop, methods=["GET"])])
+    return Response(b"{}", media_type="application/json")
 
 
 def _stop_event() -> asyncio.Event:
@@ -61,7 +50,8 @@ def _stop_event() -> asyncio.Event:
 async def serve_rest(port: int) -> None:
     config = hypercorn_config(Settings(host=HOST, rest_port=port))
     sockets = config.create_sockets()
-    app = wrap_app(rest_app(), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+    rest_app = Starlette(routes=[Route(REST_PATH, _noop, methods=["GET"])])
+    app = wrap_app(rest_app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
     stop = _stop_event()
     server = asyncio.create_task(worker_serve(app, config, sockets=sockets, shutdown_trigger=stop.wait))
     print(f"floor listening: REST http://{HOST}:{port}{REST_PATH}", flush=True)
@@ -92,9 +82,7 @@ def _listen(server: grpc.Server | grpc.aio.Server, port: int) -> None:
 
 async def serve_grpc(port: int) -> None:
     handler = grpc.method_handlers_generic_handler(
-        GRPC_SERVICE,
-        # no serializers: the method sees and returns raw bytes
-        {"Noop": grpc.unary_unary_rpc_method_handler(_noop_unary)},
+        GRPC_SERVICE, {"Noop": grpc.unary_unary_rpc_method_handler(_noop_unary)}
     )
     server = grpc.aio.server(options=_grpc_options())
     server.add_generic_rpc_handlers((handler,))

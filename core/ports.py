@@ -86,8 +86,8 @@ def thread_full(max_messages: int) -> ResourceExhausted:
 
 
 def duplicate_id(entry_id: str) -> InvalidArgument:
-    """What a store raises when an entry would take an id some entry already has
-    (ids are unique across the store, and a deleted entry's id stays taken in its thread)."""
+    """What a store raises when an entry would take an id another entry of its thread
+    has (ids are unique within a thread; a deleted entry's id is free again)."""
     return InvalidArgument("id", "duplicate_id", id=entry_id)
 
 

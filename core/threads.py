@@ -253,6 +253,7 @@ class ThreadService:
         field: str = "messages",
         max_entries: int = MAX_INITIAL_MESSAGES,
         prefix: str = THREAD_PREFIX,
+        scope: str = "create_thread",
     ) -> Thread:
         """Create a thread, with its initial entries stored in the given order.
 
@@ -269,8 +270,8 @@ class ThreadService:
             thread, initial = self._messages.build(thread, entries, caller, now)
         claim = None
         if idempotency is not None:
-            scope = f"{caller.key_id or caller.subject_id}:create_thread"
-            claim = idempotency.claim(scope, thread.folder_id, now, self._idempotency_window)
+            scoped = f"{caller.key_id or caller.subject_id}:{scope}"
+            claim = idempotency.claim(scoped, thread.folder_id, now, self._idempotency_window)
         try:
             created = await self._store.create_thread(thread, initial, claim)
         except InvalidArgument as exc:
@@ -299,6 +300,8 @@ class ThreadService:
             field="items",
             max_entries=MAX_CONVERSATION_ITEMS,
             prefix=CONVERSATION_PREFIX,
+            # a key sent to both creates names two requests, never one replayed
+            scope="create_conversation",
         )
 
     async def get(self, thread_id: str, caller: Principal) -> Thread:

@@ -300,6 +300,7 @@ def part_json(part: ContentPart) -> dict[str, Any] | None:
 
 def message_json(message: Message) -> dict[str, Any]:
     created = unix(message.created_at)
+    status = message.status._value_
     # ``_value_`` is the member's value as a plain attribute; ``.value`` is a
     # descriptor call, and a page of 20 messages reads 40 of them
     return {
@@ -317,8 +318,9 @@ def message_json(message: Message) -> dict[str, Any]:
         if message.attachments
         else [],
         "metadata": dict(message.labels),
-        "status": message.status._value_,
+        "status": status,
         "incomplete_details": None,
-        "completed_at": created,
-        "incomplete_at": None,
+        # a message is written whole: it completed (or stopped) when it was stored
+        "completed_at": created if status == "completed" else None,
+        "incomplete_at": created if status == "incomplete" else None,
     }

@@ -17,7 +17,7 @@ from adapters.openai.converters import field_problems, make_converter
 from core.access import AccessRole, Principal
 from core.ports import Idempotency
 from core.services import Core
-from core.validation import usable_id
+from core.validation import MAX_ID, usable_id
 
 T = TypeVar("T")
 
@@ -137,7 +137,11 @@ class RequestReader:
         vendor made it, so no prefix is required; an id that names nothing is a 404."""
         value = str(request.path_params[name])
         if not usable_id(value):
-            raise BadRequest(f"Invalid '{name}': the ID is too long.", param=name, code="invalid_value")
+            raise BadRequest(
+                f"Invalid '{name}': an ID has at most {MAX_ID} characters and no NUL character.",
+                param=name,
+                code="invalid_value",
+            )
         return value
 
     @staticmethod

@@ -43,8 +43,6 @@ class InMemoryStore:
         self._keys: dict[str, ApiKey] = {}
         # (scope, key) -> (fingerprint, created_at, result ids)
         self._claims: dict[tuple[str, str], tuple[str, datetime, list[str]]] = {}
-        # entry id -> its thread's id: entry ids are unique across the store
-        self._entry_threads: dict[str, str] = {}
         self._lock = asyncio.Lock()
 
     def _claimed(self, claim: IdempotencyClaim | None) -> list[str] | None:
@@ -71,17 +69,19 @@ class InMemoryStore:
                 if existing is None:
                     raise NotFound("thread", first[0])
                 return existing.thread
-            self._check_ids(messages)
             row = _ThreadRow(thread=thread)
             for message in messages:
+                self._check_ids(row, [message])
                 self._put(row, message)
             self._threads[thread.id] = row
             self._claim(idempotency, [thread.id])
             return thread
 
-    def _check_ids(self, entries: Sequence[Entry]) -> None:
+    @staticmethod
+    def _check_ids(row: _ThreadRow | None, entries: Sequence[Entry]) -> None:
+        """An entry id is unique within its thread."""
         for entry in entries:
-            if entry.id in self._entry_threads:
+            if row is not None and entry.id in row.seq_of:
                 raise duplicate_id(entry.id)
 
     def _put(self, row: _ThreadRow, message: Entry) -> None:
@@ -90,12 +90,10 @@ class InMemoryStore:
         row.messages[seq] = message
         row.seq_of[message.id] = seq
         row.tombstones.pop(message.id, None)
-        self._entry_threads[message.id] = row.thread.id
 
     def _drop(self, row: _ThreadRow, seq: int) -> Entry:
         entry = row.messages.pop(seq)
         del row.seq_of[entry.id]
-        self._entry_threads.pop(entry.id, None)
         return entry
 
     async def get_thread(self, thread_id: str) -> Thread | None:
@@ -112,12 +110,7 @@ class InMemoryStore:
 
     async def delete_thread(self, thread_id: str) -> bool:
         async with self._lock:
-            row = self._threads.pop(thread_id, None)
-            if row is None:
-                return False
-            for entry_id in row.seq_of:
-                self._entry_threads.pop(entry_id, None)
-            return True
+            return self._threads.pop(thread_id, None) is not None
 
     async def list_threads(
         self,
@@ -158,7 +151,7 @@ class InMemoryStore:
             thread, messages = append(row.thread)
             if len(row.messages) + len(messages) > max_messages:
                 raise thread_full(max_messages)
-            self._check_ids(messages)
+            self._check_ids(row, messages)
             row.thread = thread
             for message in messages:
                 self._put(row, message)
@@ -245,8 +238,6 @@ class InMemoryStore:
                 budget -= len(row.messages) + 1
                 messages += len(row.messages)
                 threads += 1
-                for entry_id in row.seq_of:
-                    self._entry_threads.pop(entry_id, None)
                 del self._threads[thread_id]
                 if budget <= 0:
                     return SweepResult(threads, messages, more=True)

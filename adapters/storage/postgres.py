@@ -97,7 +97,7 @@ def _insert_messages(first: int) -> str:
     )
 
 
-_TAKEN_ID = re.compile(r"Key \(id\)=\((.*)\) already exists")
+_TAKEN_ID = re.compile(r"Key \(thread_id, id\)=\(.*?, (.*)\) already exists")
 
 
 @contextlib.contextmanager
@@ -106,7 +106,7 @@ def _unique_ids() -> Iterator[None]:
     try:
         yield
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != "messages_by_id":
+        if exc.constraint_name != "messages_by_thread_id":
             raise
         found = _TAKEN_ID.search(exc.detail or "")
         raise duplicate_id(found.group(1) if found else "") from None
@@ -459,10 +459,11 @@ class PostgresStore:
             updated = change(message_from_row(tuple(row)))
             new = message_to_row(updated)
             await conn.execute(
-                "UPDATE messages SET run_id = $1, body = $2, plain = $3 WHERE id = $4",
+                "UPDATE messages SET run_id = $1, body = $2, plain = $3 WHERE thread_id = $4 AND id = $5",
                 new[3],
                 new[4],
                 new[5],
+                thread_id,
                 message_id,
             )
             return updated

@@ -96,6 +96,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN plain BOOLEAN NOT NULL DEFAULT true;
     """,
+    # 5: an entry id is unique within its thread, not across the store: an id one
+    # tenant chose (a Conversations item's) neither blocks nor reveals another's
+    """
+    DROP INDEX messages_by_id;
+    CREATE UNIQUE INDEX messages_by_thread_id ON messages (thread_id, id);
+    """,
 )
 
 

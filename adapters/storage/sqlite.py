@@ -208,9 +208,9 @@ class SqliteStore:
             # minted ids never collide; an id a client chose may be taken
             ids = [r[0] for r in rows]
             taken = conn.execute(  # rows of this batch may be in already: not those
-                f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids))}) "
-                "AND NOT (thread_id = ? AND seq >= ?)",
-                (*ids, rows[0][1], first_seq),
+                f"SELECT id FROM messages WHERE thread_id = ? AND seq < ? "
+                f"AND id IN ({','.join('?' * len(ids))})",
+                (rows[0][1], first_seq, *ids),
             ).fetchone()
             raise duplicate_id(taken[0] if taken else ids[0]) from None
 
@@ -421,8 +421,8 @@ class SqliteStore:
             updated = change(message_from_row(row))
             new = message_to_row(updated)
             conn.execute(
-                "UPDATE messages SET run_id = ?, body = ?, plain = ? WHERE id = ?",
-                (new[3], new[4], new[5], message_id),
+                "UPDATE messages SET run_id = ?, body = ?, plain = ? WHERE thread_id = ? AND id = ?",
+                (new[3], new[4], new[5], thread_id, message_id),
             )
             return updated
 
@@ -435,7 +435,7 @@ class SqliteStore:
             ).fetchone()
             if row is None:
                 return False
-            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            conn.execute("DELETE FROM messages WHERE thread_id = ? AND id = ?", (thread_id, message_id))
             conn.execute(  # REPLACE: a client may have reused a deleted entry's id
                 "INSERT OR REPLACE INTO message_tombstones (thread_id, id, seq) VALUES (?,?,?)",
                 (thread_id, message_id, row[0]),

@@ -84,6 +84,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN plain INTEGER NOT NULL DEFAULT 1;
     """,
+    # 5: an entry id is unique within its thread, not across the store: an id one
+    # tenant chose (a Conversations item's) neither blocks nor reveals another's
+    """
+    DROP INDEX messages_by_id;
+    CREATE UNIQUE INDEX messages_by_thread_id ON messages (thread_id, id);
+    """,
 )
 
 

@@ -175,11 +175,16 @@ async def test_bad_writes_get_openai_errors_and_store_nothing(
     assert (await client.get(f"/conversations/{c['id']}/items")).json()["data"] == []
 
 
-async def test_an_item_id_another_conversation_holds_is_refused(client: httpx.AsyncClient) -> None:
-    await _conversation(client, items=[TOOL_ITEMS[2]])
-    c = await _conversation(client)
-    err = error_of(await client.post(f"/conversations/{c['id']}/items", json={"items": [TOOL_ITEMS[2]]}), 400)
+async def test_an_item_id_is_unique_within_its_conversation_only(client: httpx.AsyncClient) -> None:
+    first = await _conversation(client, items=[TOOL_ITEMS[2]])
+    err = error_of(
+        await client.post(f"/conversations/{first['id']}/items", json={"items": [TOOL_ITEMS[2]]}), 400
+    )
     assert (err["param"], err["code"]) == ("items[0].id", "duplicate_id")
+    # a forked conversation may replay the same items, ids and all
+    fork = await _conversation(client, items=[TOOL_ITEMS[2]])
+    got = await client.get(f"/conversations/{fork['id']}/items/{TOOL_ITEMS[2]['id']}")
+    assert got.status_code == 200 and got.json()["summary"] == TOOL_ITEMS[2]["summary"]
 
 
 @pytest.mark.parametrize(
@@ -211,3 +216,17 @@ async def test_cursors_and_ids_of_other_tenants_reveal_nothing(client: httpx.Asy
         f"/conversations/{mine['id']}/items", params=[("include[]", "reasoning.encrypted_content")]
     )
     assert ok.status_code == 200
+
+
+async def test_one_idempotency_key_on_both_creates_names_two_requests(client: httpx.AsyncClient) -> None:
+    key = {"Idempotency-Key": "k1", "OpenAI-Beta": "assistants=v2"}
+    thread = (await client.post("/threads", json={}, headers=key)).json()
+    conversation = (await client.post("/conversations", json={}, headers=key)).json()
+    assert thread["id"].startswith("thread_") and conversation["id"].startswith("conv_")
+    again = (await client.post("/conversations", json={}, headers=key)).json()
+    assert again == conversation
+
+
+async def test_a_path_id_with_nul_is_refused_in_words(client: httpx.AsyncClient) -> None:
+    err = error_of(await client.get("/conversations/conv_%00x"), 400)
+    assert err["param"] == "conversation_id" and "NUL" in err["message"]

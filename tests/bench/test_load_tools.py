@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.observability import Metrics
-from bench.load import percentile
-from bench.tools import grpc_frame, outcomes, parse_h2load, rebuild, request_counts
+from bench.load_tools import grpc_frame, parse_h2load, parse_wrk, rebuild
+from bench.stats import percentiles
+from bench.tool_runs import counter, failures, outcomes
 
 GRID = 1000
 
@@ -33,21 +35,24 @@ def test_rebuilt_latencies_keep_the_percentiles(micros: list[int]) -> None:
         step = len(values) / GRID + 1
         low = values[max(0, int(rank - step))]
         high = values[min(len(values) - 1, int(rank + step) + 1)]
-        assert low <= percentile(rebuilt, q) <= high
+        # (statistics.quantiles interpolates in floating point: allow an ulp or so)
+        assert low - 1e-12 <= percentiles(rebuilt, q)[0] <= high + 1e-12
 
 
 def test_request_counts_read_threadgates_own_exposition() -> None:
     metrics = Metrics()
     for _ in range(3):
         metrics.observe("grpc", "ThreadService/Get", "OK", 0.001)
-    before = request_counts(metrics.exposition().decode())
+    before = counter(metrics.exposition().decode(), "threadgate_requests_total")
     metrics.observe("grpc", "ThreadService/Get", "OK", 0.001)
     metrics.observe("grpc", "ThreadService/Get", "NOT_FOUND", 0.001)
     metrics.observe("rest", "get_thread", "200", 0.001)
-    after = request_counts(metrics.exposition().decode())
+    after = counter(metrics.exposition().decode(), "threadgate_requests_total")
     assert after[("grpc", "ThreadService/Get", "OK")] == 4
-    assert outcomes(before, after, "grpc", "ThreadService/Get") == {"OK": 1, "NOT_FOUND": 1}
-    assert outcomes(before, after, "rest", "get_thread") == {"200": 1}
+    seen = outcomes(before, after, ("grpc", "ThreadService/Get"))
+    assert seen == {"OK": 1, "NOT_FOUND": 1}
+    assert failures(("grpc", "ThreadService/Get"), seen) == {"NOT_FOUND": 1}
+    assert outcomes(before, after, ("rest", "get_thread")) == {"200": 1}
 
 
 def test_grpc_frame_and_h2load_output() -> None:
@@ -58,6 +63,21 @@ def test_grpc_frame_and_h2load_output() -> None:
     )
     log = "1796152144202750\t200\t6516\n1796152144202752\t200\t7572\n1796152144202753\t503\t90\n"
     result = parse_h2load(stdout, log, cpu=0.5)
-    assert result.seconds == 2.0 and result.done == 3000 and result.failed == 1
+    assert result.seconds == 2.0 and result.completed == 3000 and result.cpu == 0.5
     assert result.latencies == [0.006516, 0.007572]
-    assert result.non_200 == 1 and result.errors == 1
+    assert result.errors == 1  # one failed request, the one non-200 response
+    assert result.error_text == "h2load: 1 failed requests, 1 responses not HTTP 200"
+
+
+def test_wrk_summary_and_quantiles() -> None:
+    stdout = "Running 2s test\nBENCH 2000000 100 0 0 0 1 0 100 900 200 400 600 800\n"
+    result = parse_wrk(stdout, cpu=0.25)
+    assert result.seconds == 2.0 and result.completed == 100 and result.cpu == 0.25
+    assert len(result.latencies) == 99  # the response over 399 is an error, not a latency
+    assert result.latencies[0] == 0.0001 and result.latencies[-1] == 0.0009
+    assert result.errors == 1 and "1 responses over 399" in str(result.error_text)
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    assert percentiles([4.0, 1.0, 3.0, 2.0], 50, 99) == pytest.approx([2.5, 3.97])
+    assert percentiles([7.0], 50) == [7.0]
