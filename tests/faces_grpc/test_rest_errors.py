@@ -180,7 +180,16 @@ async def test_a_query_the_face_cannot_read_is_400_naming_the_field(
 
 
 async def test_unknown_routes_and_methods_answer_a_status(rest: RestFace) -> None:
-    for path in ("/nothing", "/threads/", "/threads/a/b", "/messages/", "/runs:getByThread"):
+    status_of(await rest.client.get("/threads/%0Ax"), 404, 5)  # a newline in an id: still this face
+    for path in (
+        "/nothing",
+        "/threads/",
+        "/threads/a/b",
+        "/messages/",
+        "/runs:getByThread",
+        "/x%0Ay",
+        "/%0A",
+    ):
         r = await rest.client.get(path)
         assert "location" not in r.headers
         assert status_of(r, 404, 5)["message"] == "Not Found"

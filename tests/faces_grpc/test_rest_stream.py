@@ -172,3 +172,18 @@ async def test_a_deleted_thread_streams_not_found(rest: RestFace) -> None:
     r = await rest.client.get("/messages", params={"threadId": thread_id})
     assert r.status_code == 404 and list(lines_of(r)[0]) == ["error"]
     assert (await rest.client.get("/threads", params={"folderId": FOLDER})).json()["threads"] == []
+
+
+async def test_no_character_of_a_message_splits_its_line(rest: RestFace) -> None:
+    """NEL, LINE and PARAGRAPH SEPARATOR are raw in JSON strings, but str.splitlines and
+    httpx's iter_lines end lines at them: in the stream they are escaped."""
+    t = await rest.thread()
+    tricky = "a\u0085b\u2028c\u2029d\re\nf\x1cg"
+    await rest.message(t["id"], tricky)
+    await rest.message(t["id"], "plain")
+    r = await rest.client.get("/messages", params={"threadId": t["id"]})
+    lines = lines_of(r)  # splitlines: every line end it knows
+    assert [line["result"]["content"]["content"][0]["text"]["content"] for line in lines] == ["plain", tricky]
+    assert b"\\u2028" in r.content and "\u2028".encode() not in r.content
+    single = await rest.client.get(f"/messages/{lines[1]['result']['id']}", params={"threadId": t["id"]})
+    assert "\u2028".encode() in single.content  # a unary body is not a line: printed as is

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
@@ -38,7 +39,7 @@ from adapters.yandex.rest import errors
 from adapters.yandex.rest.body import from_body
 from adapters.yandex.rest.query import from_query
 from adapters.yandex.rest.routes import PREFIX, ROUTES, annotated
-from adapters.yandex.rest.transcoding import to_json
+from adapters.yandex.rest.transcoding import json_line, to_json
 from adapters.yandex.status import INTERNAL, to_status
 from core.access import Principal
 from core.errors import DomainError
@@ -142,12 +143,12 @@ class YandexRest:
     async def _lines(
         first: message_pb2.Message, rest: AsyncIterator[message_pb2.Message], request_id: str
     ) -> AsyncIterator[bytes]:
-        batch = [orjson.dumps({"result": to_json(first)}) + b"\n"]
+        batch = [json_line({"result": to_json(first)})]
         size = len(batch[0])
         async with contextlib.aclosing(rest):  # type: ignore[type-var]
             try:
                 async for message in rest:
-                    line = orjson.dumps({"result": to_json(message)}) + b"\n"
+                    line = json_line({"result": to_json(message)})
                     batch.append(line)
                     size += len(line)
                     if len(batch) >= STREAM_BATCH or size >= FLUSH_BYTES:
@@ -220,6 +221,15 @@ def yandex_rest_app(
     return with_trace_ids(BodyLimits(app, max_body_bytes, body_timeout, errors.too_large))
 
 
+class _Mount(Mount):
+    """A mount that takes every path under its prefix: Starlette's ``{path:path}`` is
+    ``.*``, which stops at a newline, so ``/threads/%0A`` fell through to the host's 404."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 def yandex_rest_mount(
     core: Core,
     *,
@@ -231,4 +241,4 @@ def yandex_rest_mount(
     app = yandex_rest_app(
         core, allow_anonymous=allow_anonymous, max_body_bytes=max_body_bytes, body_timeout=body_timeout
     )
-    return Mount(PREFIX, app=app)
+    return _Mount(PREFIX, app)

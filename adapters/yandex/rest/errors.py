@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters.body_limits import CLIENT_CLOSED_REQUEST, ASGIApp, BodyTimeout, BodyTooLarge, Unsent
-from adapters.yandex.rest.transcoding import FieldError, to_json
+from adapters.yandex.rest.transcoding import FieldError, json_line, to_json
 from adapters.yandex.status import INTERNAL, invalid_argument_status, pack, to_status
 from core.errors import DomainError
 
@@ -78,7 +78,7 @@ def error_response(
     """The Status as a response: the body itself, or one ``{"error": …}`` line (the message
     stream's shape); the HTTP status from the table unless ``http`` says otherwise."""
     body = status_json(status, request_id)
-    content = orjson.dumps({"error": body}) + b"\n" if stream else orjson.dumps(body)
+    content = json_line({"error": body}) if stream else orjson.dumps(body)
     sent = dict(headers or {})
     if status.code == code_pb2.UNAUTHENTICATED:
         sent["www-authenticate"] = CHALLENGE
@@ -89,7 +89,7 @@ def error_response(
 
 def error_line(status: status_pb2.Status, request_id: str) -> bytes:
     """The last line of a message stream that failed after its first message."""
-    return orjson.dumps({"error": status_json(status, request_id)}) + b"\n"
+    return json_line({"error": status_json(status, request_id)})
 
 
 def field_status(error: FieldError) -> status_pb2.Status:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, TypeVar, cast
 
+import orjson
 from google.protobuf import descriptor_pool, json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -58,6 +59,21 @@ def to_json(message: Message) -> dict[str, Any]:
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
     return _shaped(data, cast(Descriptor, message.DESCRIPTOR))
+
+
+# Characters a JSON string may hold raw that line splitters take for line ends (Python's
+# str.splitlines and httpx's iter_lines: NEL, LINE and PARAGRAPH SEPARATOR; Go's encoder
+# escapes the last two in the stream's lines too). Their UTF-8 bytes never occur otherwise.
+_LINE_BREAKERS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+def json_line(value: Any) -> bytes:
+    """One line of newline-delimited JSON: compact, ending in a newline, with no character
+    in it that a reader could split the line at."""
+    line = orjson.dumps(value)
+    for raw, escaped in _LINE_BREAKERS:
+        line = line.replace(raw, escaped)
+    return line + b"\n"
 
 
 def well_known(descriptor: Descriptor) -> bool:
