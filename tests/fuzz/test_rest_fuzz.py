@@ -18,6 +18,8 @@ from contextlib import closing
 from typing import Any
 
 import httpx
+import jsonschema
+import orjson
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import FlakyStrategyDefinition
@@ -26,7 +28,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from adapters.storage.rows import MESSAGE_COLUMNS, THREAD_COLUMNS, message_from_row, thread_from_row
-from core.model import Message
+from core.model import Message, Role
 from core.validation import check_labels
 from testkit.server import Server
 
@@ -44,6 +46,13 @@ THREAD_LINK_TARGETS = {
     "DELETE /v1/threads/{thread_id}",
     "POST /v1/threads/{thread_id}/messages",
     "GET /v1/threads/{thread_id}/messages",
+}
+# the Yandex REST face, reached over links from the OpenAI creates (the same threads), and
+# its own: every one of these answered 200 at least once
+YANDEX_LINK_TARGETS = {
+    "GET /assistants/v1/threads/{thread_id}",
+    "GET /assistants/v1/messages",
+    "POST /assistants/v1/messages",
 }
 MESSAGE_LINK_TARGETS = {
     "GET /v1/threads/{thread_id}/messages/{message_id}",
@@ -112,7 +121,7 @@ def test_linked_operations(api_schema: OpenApiSchema) -> None:
     # The links were followed: operations succeeded on ids the server made.
     seen = "\n".join(f"{label} -> {status}: {n}" for (label, status), n in sorted(answers.items()))
     succeeded = {label for (label, status) in answers if status == 200}
-    missing = THREAD_LINK_TARGETS - succeeded
+    missing = (THREAD_LINK_TARGETS | YANDEX_LINK_TARGETS) - succeeded
     assert not missing, f"never a 200: {sorted(missing)}\n{seen}"
     assert MESSAGE_LINK_TARGETS & succeeded, f"no message operation answered 200:\n{seen}"
 
@@ -220,3 +229,30 @@ def test_every_stored_thread_reads_back_over_rest(rest_server: Server) -> None:
                 after = body["last_id"]
             assert len(seen) == len(set(seen)), thread_id
             assert set(seen) == message_ids, thread_id
+
+
+def test_every_stored_thread_reads_back_over_yandex_rest(rest_server: Server, rest_root: str) -> None:
+    """The same rows through the Yandex REST face: each thread, and exactly its user and
+    assistant messages, newest first, every line of the stream as the document says."""
+    threads, messages, _ = read_store(rest_server)
+    document = httpx.get(f"{rest_root}/openapi.json", timeout=10).json()
+    line_schema = {"$ref": "#/components/schemas/YandexStreamLine", "components": document["components"]}
+    thread_schema = {"$ref": "#/components/schemas/YandexThread", "components": document["components"]}
+    shown: dict[str, list[tuple[int, str]]] = {row[0]: [] for row in threads}
+    for row in messages:
+        entry = message_from_row(row[:5])
+        if isinstance(entry, Message) and entry.author.role in (Role.USER, Role.ASSISTANT):
+            shown[entry.thread_id].append((row[5], entry.id))
+    with rest_server.yandex_http() as client:
+        for thread_id, entries in shown.items():
+            got = client.get(f"/threads/{thread_id}")
+            assert got.status_code == 200, (thread_id, got.text)
+            jsonschema.validate(got.json(), thread_schema)
+            assert got.json()["id"] == thread_id
+            with client.stream("GET", "/messages", params={"threadId": thread_id}) as streamed:
+                assert streamed.status_code == 200, thread_id
+                lines = [orjson.loads(line) for line in streamed.iter_lines()]
+            for line in lines:
+                jsonschema.validate(line, line_schema)
+            ids = [line["result"]["id"] for line in lines]
+            assert ids == [message_id for _, message_id in sorted(entries, reverse=True)], thread_id
