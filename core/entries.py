@@ -100,10 +100,14 @@ NewEntry = NewMessage | NewItem
 
 
 def _check_id(entry_id: str | None, where: str) -> None:
+    """An id a request gives an entry: the faces name entries by id in URL paths, so it
+    must be one path segment as it is (no ``/``; ``.`` and ``..`` are resolved away)."""
     if entry_id is not None:
         if not entry_id:
             raise InvalidArgument(where, "empty_string")
         check_length(entry_id, where, MAX_ID)
+        if "/" in entry_id or entry_id in (".", ".."):
+            raise InvalidArgument(where, "not_an_id")
 
 
 def _check_part(part: ContentPart, role: Role, where: str) -> None:
@@ -183,8 +187,9 @@ def check_entries(entries: Sequence[NewEntry], field: str, maximum: int) -> None
 
 
 def build_item(new: NewItem, entry_id: str, thread_id: str, created_by: str, at: datetime) -> Item:
-    """The stored item; the server sets ``status`` when the request left it out."""
-    data = new.data if "status" in new.data else {**new.data, "status": "completed"}
+    """The stored item; the server sets ``status`` when the request left it out (or
+    sent null: a stored item's status is always a string)."""
+    data = new.data if new.data.get("status") is not None else {**new.data, "status": "completed"}
     return Item(
         id=entry_id, thread_id=thread_id, created_by=created_by, created_at=at, type=new.type, data=data
     )

@@ -10,6 +10,7 @@ them into test processes that import yandexcloud's (tests/conftest.py).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -266,6 +267,24 @@ def start_server(
     return server
 
 
+def tracebacks(log: str) -> list[str]:
+    """The lines of a server's log that report a traceback: a JSON record whose message
+    or ``error`` (where a logged exception's stack goes) holds one, or a plain line
+    (Python's own report of an unhandled error).  The other fields of a record, a
+    request's path among them, are what a client sent: a fuzzer may well send
+    "Traceback" there."""
+    found = []
+    for line in log.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        said = f"{record.get('msg', '')}\n{record.get('error', '')}" if isinstance(record, dict) else line
+        if "Traceback" in said:
+            found.append(line)
+    return found
+
+
 @contextmanager
 def serving(server: Server) -> Iterator[Server]:
     """Stop ``server`` on leaving: it must exit 0 and log no traceback."""
@@ -275,7 +294,7 @@ def serving(server: Server) -> Iterator[Server]:
         code = server.stop()
         if code != 0:
             raise AssertionError(f"{server.name} exited with {code}:\n{server.log()}")
-        if "Traceback" in server.log():
+        if tracebacks(server.log()):
             raise AssertionError(server.log())
 
 

@@ -34,14 +34,14 @@ _INPUT_PARTS = ("input_text", "input_image", "input_file")
 _OUTPUT_PARTS = ("output_text", "refusal")
 _IMAGE_DETAILS = ("low", "high", "auto", "original")
 _MESSAGE_KEYS = frozenset({"type", "role", "content", "id", "status", "phase"})
-# part fields a request may send that the store does not keep (prompt caching hints)
-_IGNORED_PART_KEYS = frozenset({"prompt_cache_breakpoint"})
+# a field of OpenAI's input parts that the store does not keep (a prompt caching hint)
+_CACHE_HINT = "prompt_cache_breakpoint"
 _PART_KEYS = {
-    "input_text": frozenset({"type", "text"}),
+    "input_text": frozenset({"type", "text", _CACHE_HINT}),
     "output_text": frozenset({"type", "text", "annotations", "logprobs"}),
     "refusal": frozenset({"type", "refusal"}),
-    "input_image": frozenset({"type", "image_url", "file_id", "detail"}),
-    "input_file": frozenset({"type", "file_id", "filename", "file_data", "file_url", "detail"}),
+    "input_image": frozenset({"type", "image_url", "file_id", "detail", _CACHE_HINT}),
+    "input_file": frozenset({"type", "file_id", "filename", "file_data", "file_url", "detail", _CACHE_HINT}),
 }
 
 
@@ -85,7 +85,7 @@ def _objects(obj: dict[str, Any], key: str, path: str) -> tuple[JsonObject, ...]
 
 def _check_keys(obj: dict[str, Any], allowed: frozenset[str], path: str) -> None:
     for key in obj:
-        if key not in allowed and key not in _IGNORED_PART_KEYS:
+        if key not in allowed:
             raise BadRequest(f"Unknown parameter: '{path}.{key}'.", f"{path}.{key}", "unknown_parameter")
 
 

@@ -230,3 +230,60 @@ async def test_one_idempotency_key_on_both_creates_names_two_requests(client: ht
 async def test_a_path_id_with_nul_is_refused_in_words(client: httpx.AsyncClient) -> None:
     err = error_of(await client.get("/conversations/conv_%00x"), 400)
     assert err["param"] == "conversation_id" and "NUL" in err["message"]
+
+
+async def test_an_item_sent_with_a_null_status_is_stored_completed(client: httpx.AsyncClient) -> None:
+    """null is "left out", as for every other field: a stored item's status is a string."""
+    c = await _conversation(client, items=[{**TOOL_ITEMS[0], "status": None}])
+    r = await client.post(
+        f"/conversations/{c['id']}/items", json={"items": [{**TOOL_ITEMS[1], "status": None}]}
+    )
+    assert [i["status"] for i in r.json()["data"]] == ["completed"]
+    listed = (await client.get(f"/conversations/{c['id']}/items", params={"order": "asc"})).json()["data"]
+    assert [(i["type"], i["status"]) for i in listed] == [
+        ("function_call", "completed"),
+        ("function_call_output", "completed"),
+    ]
+
+
+async def test_the_cache_hint_goes_only_on_input_parts(client: httpx.AsyncClient) -> None:
+    """``prompt_cache_breakpoint`` is a field of OpenAI's input parts, accepted and not kept;
+    on a message or an output part it is an unknown parameter like any other."""
+    hint = {"mode": "explicit"}
+    c = await _conversation(
+        client,
+        items=[
+            {
+                "role": "user",
+                "content": [{"type": "input_text", "text": "x", "prompt_cache_breakpoint": hint}],
+            }
+        ],
+    )
+    listed = (await client.get(f"/conversations/{c['id']}/items")).json()["data"]
+    assert listed[0]["content"] == [{"type": "input_text", "text": "x"}]
+    for item, param in [
+        (
+            {"role": "user", "content": "x", "prompt_cache_breakpoint": hint},
+            "items[0].prompt_cache_breakpoint",
+        ),
+        (
+            {
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "x", "prompt_cache_breakpoint": hint}],
+            },
+            "items[0].content[0].prompt_cache_breakpoint",
+        ),
+    ]:
+        err = error_of(await client.post(f"/conversations/{c['id']}/items", json={"items": [item]}), 400)
+        assert (err["param"], err["code"]) == (param, "unknown_parameter")
+
+
+@pytest.mark.parametrize("item_id", ["a/b", "/", ".", ".."])
+async def test_an_item_id_that_is_no_path_segment_is_refused(client: httpx.AsyncClient, item_id: str) -> None:
+    """Stored, such an item could never be retrieved or deleted by its id (and ``..``
+    would name the conversation itself)."""
+    c = await _conversation(client)
+    for item in ({"type": "function_call", "id": item_id}, {"role": "user", "content": "x", "id": item_id}):
+        err = error_of(await client.post(f"/conversations/{c['id']}/items", json={"items": [item]}), 400)
+        assert (err["param"], err["code"]) == ("items[0].id", "invalid_value"), err
+    assert (await client.get(f"/conversations/{c['id']}/items")).json()["data"] == []

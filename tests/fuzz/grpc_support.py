@@ -555,7 +555,7 @@ def create_thread_requests(
     return r
 
 
-# valid: no U+0000, which every stored text refuses
+# what valid tools hold is stored text too: no U+0000 (clean_text's alphabet)
 short = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=12)
 valid_tools = st.one_of(
     st.lists(short, min_size=1, max_size=2).map(
