@@ -1,4 +1,7 @@
-"""``threadgate serve``: REST on Hypercorn and gRPC on grpc.aio, one event loop."""
+"""``threadgate serve``: REST on Hypercorn and gRPC on grpc.aio, one event loop.
+
+The HTTP host serves the OpenAI face at ``/v1`` and, handed in from here, the Yandex REST
+face at ``/assistants/v1``; the gRPC host serves the Yandex gRPC face."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from adapters.http.tls import TlsConfig
 from adapters.observability import JsonFormatter, MeasuredStore, Metrics, write_request_lines_to
 from adapters.openai.requests import RestOptions
 from adapters.settings import Settings
+from adapters.yandex.rest.app import yandex_rest_mount
 from core.access import AccessRole
 from core.expiry import SweepSettings
 from core.ports import Store
@@ -204,6 +208,11 @@ async def run(settings: Settings, worker: WorkerRole | None = None) -> None:
                 body_timeout=settings.body_timeout,
             ),
             metrics,
+            mounts=[
+                yandex_rest_mount(
+                    core, allow_anonymous=settings.allow_anonymous, body_timeout=settings.body_timeout
+                )
+            ],
         )
         app = wrap_app(rest_app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
         health_servicer = add_services(

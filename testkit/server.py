@@ -46,6 +46,7 @@ TEST_FOLDERS = (
     "b1g-cross",
     "b1g-bad-initial",
     "b1g-sdk-messages",
+    "b1g-rest",
 )
 
 
@@ -105,6 +106,16 @@ class Server:
     @property
     def grpc_metadata(self) -> list[tuple[str, str]]:
         return [("authorization", f"Bearer {self.api_key}")]
+
+    @property
+    def yandex_rest_url(self) -> str:
+        """The Yandex REST face's base URL (rest-assistant's ``/assistants/v1``)."""
+        return f"{self.origin}/assistants/v1"
+
+    def yandex_http(self) -> httpx.Client:
+        """An httpx client on the Yandex REST face, with the first key as ``Api-Key``."""
+        headers = {"Authorization": f"Api-Key {self.api_key}"}
+        return httpx.Client(base_url=self.yandex_rest_url, headers=headers, timeout=30)
 
     def http(self) -> httpx.Client:
         """An httpx client on the REST base URL, authenticated with the first key."""

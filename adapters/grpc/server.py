@@ -16,8 +16,8 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_pb2,
     thread_service_pb2,
 )
+from adapters.yandex.grpc_methods import tolerant
 from adapters.yandex.servicers import Authenticator, MessageServiceServicer, ThreadServiceServicer
-from adapters.yandex.status import tolerant
 from core.services import Core
 
 SERVICE_NAMES = (

@@ -69,5 +69,7 @@ class RequestObserver:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "key_id": getattr(principal, "key_id", None) or None,
+                    # a face that sends a trace id of its own (Yandex REST: x-server-trace-id)
+                    **({"trace_id": state["trace_id"]} if "trace_id" in state else {}),
                 }
             )

@@ -15,9 +15,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from adapters.body_limits import BodyTimeout
 from adapters.openai.conversations import ConversationEndpoints
 from adapters.openai.errors import domain_error_response, error_response
-from adapters.openai.limits import BodyTimeout, body_timed_out, client_gone
+from adapters.openai.limits import body_timed_out, client_gone
 from adapters.openai.requests import BadRequest, RestOptions
 from adapters.openai.threads import Endpoints
 from core.errors import DomainError

@@ -12,6 +12,7 @@ from attrs import frozen
 from starlette.requests import Request
 from starlette.responses import Response
 
+from adapters.body_limits import BodyTooLarge, read_capped
 from adapters.openai.converters import field_problems, make_converter
 from core.access import AccessRole, Principal
 from core.ports import Idempotency
@@ -85,25 +86,14 @@ class RequestReader:
         return self._folder if principal.folders is None else principal.default_folder
 
     async def _read(self, request: Request) -> bytes:
-        limit = self._options.max_body_bytes
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                # Read (and drop) what the client is still sending, within reason:
-                # Hypercorn cannot finish the exchange while a body is half read.
-                async for rest in request.stream():
-                    size += len(rest)
-                    if size > 8 * limit:
-                        break
-                raise BadRequest(
-                    f"Request body too large: the limit is {limit} bytes.",
-                    code="request_too_large",
-                    status=413,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_capped(request, self._options.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise BadRequest(
+                f"Request body too large: the limit is {exc.limit} bytes.",
+                code="request_too_large",
+                status=413,
+            ) from None
 
     async def _json(self, request: Request) -> dict[str, Any]:
         """The body as a JSON object (an empty body is ``{}``)."""

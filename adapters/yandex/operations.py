@@ -19,6 +19,9 @@ from core.services import Core
 
 STREAM_BATCH = 100
 
+# the Authorization schemes both Yandex faces take: "Bearer <key>" and "Api-Key <key>"
+API_KEY_SCHEMES = frozenset({"bearer", "api-key"})
+
 
 class ThreadOperations:
     def __init__(self, core: Core) -> None:

@@ -16,15 +16,13 @@ from adapters.yandex._gen.yandex.cloud.ai.assistants.v1.threads import (
     thread_service_pb2,
     thread_service_pb2_grpc,
 )
-from adapters.yandex.operations import MessageOperations, ThreadOperations
-from adapters.yandex.status import stream, unary
+from adapters.yandex.grpc_methods import stream, unary
+from adapters.yandex.operations import API_KEY_SCHEMES, MessageOperations, ThreadOperations
 from core.access import Principal
 from core.ports import Idempotency
 from core.services import Core
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
-
-API_KEY_SCHEMES = frozenset({"bearer", "api-key"})
 
 
 class Authenticator:
@@ -56,7 +54,7 @@ def idempotency_of(request: Message, context: Ctx) -> Idempotency | None:
 class _Servicer:
     def __init__(self, core: Core, authenticate: Authenticator) -> None:
         self._auth = authenticate
-        self.authenticate = authenticate  # what status.unary/stream call before decoding
+        self.authenticate = authenticate  # what grpc_methods.unary/stream call before decoding
 
 
 class ThreadServiceServicer(_Servicer, thread_service_pb2_grpc.ThreadServiceServicer):

@@ -75,6 +75,13 @@ def http(server: Server) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
+def yandex_rest(server: Server) -> Iterator[httpx.Client]:
+    """Plain HTTP on the Yandex REST face (``/assistants/v1``), with the first key as ``Api-Key``."""
+    with server.yandex_http() as client:
+        yield client
+
+
+@pytest.fixture
 def threads(channel: grpc.Channel) -> ts_grpc.ThreadServiceStub:
     return ts_grpc.ThreadServiceStub(channel)
 

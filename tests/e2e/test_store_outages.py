@@ -90,6 +90,14 @@ def test_sqlite_lock_held_past_the_wait_is_503_and_unavailable_then_recovers(tmp
                     stub.Create(ts.CreateThreadRequest(folder_id="f"))
                 assert rpc.value.code() == grpc.StatusCode.UNAVAILABLE
                 assert details_of(rpc.value, error_details_pb2.RetryInfo).retry_delay.seconds == 1
+                yandex = httpx.post(
+                    f"{server.yandex_rest_url}/threads",
+                    json={"folderId": "f"},
+                    headers={"Authorization": f"Api-Key {server.api_key}"},
+                    timeout=30,
+                )
+                assert (yandex.status_code, yandex.headers["retry-after"]) == (503, "1")
+                assert yandex.json()["details"][0]["@type"] == "type.googleapis.com/google.rpc.RetryInfo"
                 # reads do not need the lock
                 assert client.beta.threads.retrieve(before.id).id == before.id
                 assert ready_status(server) == 503
