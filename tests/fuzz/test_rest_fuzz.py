@@ -267,11 +267,11 @@ def test_every_stored_thread_reads_back_over_rest(rest_server: Server, api_schem
     one path and read through the other for one that vanished.)"""
     threads, messages, _ = read_store(rest_server)
     ids_of: dict[str, list[str]] = {row[0]: [] for row in threads}
-    plain: set[str] = set()
+    plain: set[tuple[str, str]] = set()  # (thread, entry): an entry id is unique per thread only
     for row in sorted(messages, key=lambda r: r[5]):  # by seq: the entries' order
         ids_of[row[1]].append(row[0])
         if is_plain(message_from_row(row[:5])):
-            plain.add(row[0])
+            plain.add((row[1], row[0]))
     with rest_server.http() as http:
         read = Reader(http, api_schema)
         for thread_id, entry_ids in ids_of.items():
@@ -284,7 +284,7 @@ def test_every_stored_thread_reads_back_over_rest(rest_server: Server, api_schem
             thread_messages = read.every_id(
                 "GET /v1/threads/{thread_id}/messages", f"/threads/{thread_id}/messages"
             )
-            assert thread_messages == [i for i in entry_ids if i in plain], thread_id
+            assert thread_messages == [i for i in entry_ids if (thread_id, i) in plain], thread_id
 
 
 def test_every_stored_thread_reads_back_over_yandex_rest(
