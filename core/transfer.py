@@ -72,6 +72,8 @@ class TransferStore(Protocol):
         """
         ...
 
+    async def close(self) -> None: ...
+
 
 def check_thread(t: Thread) -> None:
     """The rules a thread made through a face keeps; raises ``InvalidArgument``."""
