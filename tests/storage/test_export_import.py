@@ -54,6 +54,10 @@ async def test_sqlite_to_postgres_and_back_keeps_every_field(tmp_path: Path, pg_
                 for a, b in zip(e1, e2, strict=True):
                     assert a == b
         assert await dump(first) == await dump(middle) == await dump(last)
+        # importing the same export again into PostgreSQL changes nothing
+        before = await dump(middle)
+        assert await move(first, middle) == []
+        assert await dump(middle) == before
     finally:
         for s in (first, middle, last):
             await s.close()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -20,7 +21,7 @@ from attrs import evolve
 from adapters.cli import main
 from adapters.export_format import encode, end, entry_record, header, thread_record
 from adapters.storage.sqlite import SqliteStore
-from adapters.transfer_run import export
+from adapters.transfer_run import export, import_lines
 from core.model import Author, Message, Role, TextPart
 from core.transfer import ThreadFilter
 from tests.storage.transfer_data import T, dump, fill, rich_thread
@@ -197,5 +198,38 @@ async def test_export_memory_stays_flat_for_a_big_thread(tmp_path: Path) -> None
             tracemalloc.stop()
         assert sink.size > 20_000_000  # 20,000 messages of 1 kB and more
         assert peak < 4_000_000, peak  # a few pages, not the thread
+    finally:
+        await store.close()
+
+
+async def test_import_memory_stays_flat_for_a_big_thread(tmp_path: Path) -> None:
+    thread, _ = rich_thread(1)
+    text = "y" * 1000
+
+    def lines() -> Iterator[bytes]:  # made as they are read: the input is never in memory
+        yield encode(header(T))
+        yield encode(thread_record(thread))
+        for i in range(20_000):
+            message = Message(
+                id=f"msg_{i}",
+                thread_id=thread.id,
+                created_by="s",
+                created_at=T,
+                author=Author("u", Role.USER),
+                content=(TextPart(text),),
+            )
+            yield encode(entry_record(message))
+        yield encode(end(1, 20_000))
+
+    store = await SqliteStore.open(tmp_path / "big.db", synchronous="NORMAL")
+    try:
+        tracemalloc.start()
+        try:
+            stats = await import_lines(store, lines(), lambda r: None)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert stats.entries_added == 20_000 and not stats.refused
+        assert peak < 8_000_000, peak  # one batch of 500, not 20 MB of thread
     finally:
         await store.close()
