@@ -35,6 +35,12 @@ def _since(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 time with an offset: {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> list[argparse.ArgumentParser]:
     """The two commands; the caller adds the store flags to each."""
     e = sub.add_parser("export", help="write the store (or part of it) as JSON Lines, from one snapshot")
@@ -46,7 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> lis
     i = sub.add_parser("import", help="read an export into the store: idempotent by id, resumable")
     i.add_argument("input", help="file to read (- : stdin); gunzip when it ends in .gz")
     i.add_argument("--report", type=Path, default=None, help="write every refused record here, as JSON Lines")
-    i.add_argument("--batch-entries", type=int, default=BATCH, help="entries per transaction of a big thread")
+    i.add_argument(
+        "--batch-entries", type=_positive, default=BATCH, help="entries per transaction of a big thread"
+    )
     return [e, i]
 
 
