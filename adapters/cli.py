@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.config_file import ConfigFile, ConfigFileError, env_name, settings_of
+from adapters.migrate_cli import add_parsers
 from adapters.settings import STORE_SETTINGS, Settings, settings_from, store_settings
 
 if TYPE_CHECKING:
@@ -204,7 +205,8 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     kr = k.add_parser("revoke", help="revoke a key at once, for every server on this store")
     kr.add_argument("key_id")
     m = sub.add_parser("migrate", help="create or upgrade the store's schema, then exit")
-    for sp in (kc, kl, kr, m):
+    store_commands = [kc, kl, kr, m, *add_parsers(sub)]
+    for sp in store_commands:
         add_config(sp)
         sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
         add_database(sp)
@@ -215,7 +217,7 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     if config_file is not None:
         config_file.check(s)  # every key a setting of serve, every value of its type
         config_file.lay_under(s, os.environ)
-        for sp in (kc, kl, kr, m):
+        for sp in store_commands:
             config_file.lay_under(sp, os.environ, only=STORE_SETTINGS)
     return p
 
@@ -311,6 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             worker = WorkerRole(index=index, ready_fd=ready_fd)
         raw = list(argv) if argv is not None else sys.argv[1:]
         return main_serve(settings_from(args), raw, worker)
+    if args.command in ("export", "import"):
+        from adapters.migrate_cli import main_transfer
+
+        return main_transfer(args, Settings(**store_settings(args)))  # type: ignore[arg-type]
     if args.command == "migrate":
         from adapters.keys_cli import main_migrate
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from attrs import define, evolve, field
@@ -24,6 +25,7 @@ from core.ports import (
     thread_full,
     unknown_cursor,
 )
+from core.transfer import EVERYTHING, BatchResult, Snapshot, ThreadFilter
 
 
 @define
@@ -267,8 +269,52 @@ class InMemoryStore:
             self._keys[key_id] = evolve(key, revoked_at=at)
         return True
 
+    # -- transfer (core.transfer) ----------------------------------------------------
+
+    @asynccontextmanager
+    async def snapshot(self, where: ThreadFilter = EVERYTHING) -> AsyncIterator[Snapshot]:
+        """Writers wait while the snapshot is open: the view stays consistent."""
+        async with self._lock:
+            yield _MemorySnapshot(self._threads, where)
+
+    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
+        async with self._lock:
+            row = self._threads.get(thread.id)
+            written = row is None or row.thread.updated_at <= thread.updated_at
+            if row is None:
+                row = self._threads[thread.id] = _ThreadRow(thread=thread)
+            elif written:
+                row.thread = thread
+            added = 0
+            for entry in entries:
+                if entry.id not in row.seq_of:
+                    self._put(row, entry)
+                    added += 1
+            return BatchResult(written, added)
+
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         return None
+
+
+class _MemorySnapshot:
+    def __init__(self, threads: dict[str, _ThreadRow], where: ThreadFilter) -> None:
+        self._rows = threads
+        self._where = where
+
+    def _passes(self, t: Thread) -> bool:
+        w = self._where
+        if w.folder_id is not None and t.folder_id != w.folder_id:
+            return False
+        return w.since is None or max(t.updated_at, t.last_activity_at) >= w.since
+
+    async def threads(self, after: str | None, limit: int) -> list[Thread]:
+        ids = sorted(i for i in self._rows if after is None or i > after)
+        found = [self._rows[i].thread for i in ids if self._passes(self._rows[i].thread)]
+        return found[:limit]
+
+    async def entries(self, thread_id: str, after: int, limit: int) -> list[tuple[int, Entry]]:
+        row = self._rows[thread_id]
+        return [(s, row.messages[s]) for s in sorted(row.messages) if s > after][:limit]

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ import orjson
 
 from adapters.storage.postgres_guard import Guard, classify, unavailable
 from adapters.storage.postgres_schema import migrate
+from adapters.storage.postgres_transfer import import_batch, postgres_snapshot
 from adapters.storage.rows import (
     KEY_COLUMNS,
     MESSAGE_COLUMNS,
@@ -67,6 +69,7 @@ from core.ports import (
     thread_full,
     unknown_cursor,
 )
+from core.transfer import EVERYTHING, BatchResult, Snapshot, ThreadFilter
 
 _THREAD_COLUMN_NAMES = [c.strip() for c in THREAD_COLUMNS.split(",")]
 _N = len(_THREAD_COLUMN_NAMES)  # 16; thread_to_row's order, id first
@@ -214,6 +217,7 @@ class PostgresStore:
     def __init__(self, pool: Any, acquire_timeout_s: float = 5.0) -> None:
         self._pool = pool
         self._guard = Guard(pool, acquire_timeout_s)
+        self._acquire_timeout_s = acquire_timeout_s
 
     @classmethod
     async def open(
@@ -556,6 +560,15 @@ class PostgresStore:
                 "UPDATE api_keys SET revoked_us = COALESCE(revoked_us, $1) WHERE id = $2", to_us(at), key_id
             )
         return _count(status) > 0
+
+    # -- transfer (core.transfer) ----------------------------------------------------
+
+    def snapshot(self, where: ThreadFilter = EVERYTHING) -> AbstractAsyncContextManager[Snapshot]:
+        """One REPEATABLE READ, read-only transaction (see ``postgres_transfer``)."""
+        return postgres_snapshot(self._pool, where, self._acquire_timeout_s)
+
+    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
+        return await import_batch(self._pool, thread, entries, self._acquire_timeout_s)
 
     async def ping(self) -> None:
         """Raise ``Unavailable`` unless the store can write: a row written in a transaction

@@ -109,7 +109,7 @@ def thread_from_row(r: tuple[Any, ...]) -> Thread:
 _FILE_FIELDS = ("file_id", "filename", "file_data", "file_url", "detail")
 
 
-def _part_to_json(part: ContentPart) -> JsonObject:
+def part_to_json(part: ContentPart) -> JsonObject:
     if isinstance(part, TextPart):
         text: JsonObject = {"type": "text", "text": part.text}
         if part.annotations:
@@ -130,7 +130,7 @@ def _part_to_json(part: ContentPart) -> JsonObject:
     return file
 
 
-def _part_from_json(data: dict[str, Any]) -> ContentPart:
+def part_from_json(data: dict[str, Any]) -> ContentPart:
     kind = data["type"]
     if kind == "text":
         return TextPart(
@@ -156,7 +156,7 @@ def message_to_row(m: Entry) -> tuple[Any, ...]:
     body: dict[str, Any] = {
         "created_by": m.created_by,
         "author": {"id": m.author.id, "role": m.author.role._value_},
-        "content": [_part_to_json(p) for p in m.content],
+        "content": [part_to_json(p) for p in m.content],
         "labels": dict(m.labels),
         "status": m.status._value_,
         "attachments": [{"file_id": a.file_id, "tools": list(a.tools)} for a in m.attachments],
@@ -193,7 +193,7 @@ def message_from_row(r: tuple[Any, ...]) -> Entry:
         run_id=r[3],
         created_by=body["created_by"],
         author=Author(id=author["id"], role=_ROLES[author["role"]]),
-        content=tuple([_part_from_json(p) for p in body["content"]]),
+        content=tuple([part_from_json(p) for p in body["content"]]),
         labels=body["labels"],
         status=_STATUSES[body["status"]],
         attachments=tuple([Attachment(file_id=a["file_id"], tools=tuple(a["tools"])) for a in attachments])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -33,6 +34,7 @@ from adapters.storage.rows import (
 )
 from adapters.storage.sqlite_errors import check_free_space, reraise
 from adapters.storage.sqlite_schema import migrate
+from adapters.storage.sqlite_transfer import import_batch, sqlite_snapshot
 from core.access import ApiKey
 from core.errors import NotFound, Unavailable
 from core.model import Entry, Thread
@@ -49,6 +51,7 @@ from core.ports import (
     thread_full,
     unknown_cursor,
 )
+from core.transfer import EVERYTHING, BatchResult, Snapshot, ThreadFilter
 
 T = TypeVar("T")
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
@@ -514,6 +517,15 @@ class SqliteStore:
             return cur.rowcount > 0
 
         return await self._write(run)
+
+    # -- transfer (core.transfer) ----------------------------------------------------
+
+    def snapshot(self, where: ThreadFilter = EVERYTHING) -> AbstractAsyncContextManager[Snapshot]:
+        """One read transaction on a connection of its own (see ``sqlite_transfer``)."""
+        return sqlite_snapshot(self._path, where)
+
+    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
+        return await self._write(lambda conn: import_batch(conn, thread, entries))
 
     async def ping(self) -> None:
         """Raise ``Unavailable`` unless the store can write: a real, empty write (the
