@@ -85,13 +85,13 @@ def openai_app(core: Core, options: RestOptions) -> Starlette:
     ]
     c = ConversationEndpoints(core, options)
     routes += [
-        Route("/conversations", c.create, methods=["POST"]),
-        Route("/conversations/{conversation_id}", c.retrieve, methods=["GET"]),
-        Route("/conversations/{conversation_id}", c.update, methods=["POST"]),
-        Route("/conversations/{conversation_id}", c.delete, methods=["DELETE"]),
+        Route("/conversations", c.create_conversation, methods=["POST"]),
+        Route("/conversations/{conversation_id}", c.get_conversation, methods=["GET"]),
+        Route("/conversations/{conversation_id}", c.modify_conversation, methods=["POST"]),
+        Route("/conversations/{conversation_id}", c.delete_conversation, methods=["DELETE"]),
         Route("/conversations/{conversation_id}/items", c.create_items, methods=["POST"]),
         Route("/conversations/{conversation_id}/items", c.list_items, methods=["GET"]),
-        Route("/conversations/{conversation_id}/items/{item_id}", c.retrieve_item, methods=["GET"]),
+        Route("/conversations/{conversation_id}/items/{item_id}", c.get_item, methods=["GET"]),
         Route("/conversations/{conversation_id}/items/{item_id}", c.delete_item, methods=["DELETE"]),
     ]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)

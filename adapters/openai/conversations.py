@@ -67,7 +67,7 @@ class ConversationEndpoints(RequestReader):
                     "invalid_value",
                 )
 
-    async def create(self, request: Request) -> Response:
+    async def create_conversation(self, request: Request) -> Response:
         caller = await self._caller(request)
         raw = await self._json(request)
         _only(raw, ("items", "metadata"))
@@ -80,12 +80,12 @@ class ConversationEndpoints(RequestReader):
         )
         return json_response(conversation_json(thread))
 
-    async def retrieve(self, request: Request) -> Response:
+    async def get_conversation(self, request: Request) -> Response:
         caller = await self._caller(request)
         thread = await self._core.threads.get(self._id(request, "conversation_id"), caller)
         return json_response(conversation_json(thread))
 
-    async def update(self, request: Request) -> Response:
+    async def modify_conversation(self, request: Request) -> Response:
         caller = await self._caller(request)
         conversation_id = self._id(request, "conversation_id")
         raw = await self._json(request)
@@ -99,7 +99,7 @@ class ConversationEndpoints(RequestReader):
         thread = await self._core.threads.update(conversation_id, update, caller)
         return json_response(conversation_json(thread))
 
-    async def delete(self, request: Request) -> Response:
+    async def delete_conversation(self, request: Request) -> Response:
         caller = await self._caller(request)
         conversation_id = self._id(request, "conversation_id")
         await self._core.threads.delete(conversation_id, caller)
@@ -136,7 +136,7 @@ class ConversationEndpoints(RequestReader):
         )
         return json_response(item_list_json(page.messages, page.has_more))
 
-    async def retrieve_item(self, request: Request) -> Response:
+    async def get_item(self, request: Request) -> Response:
         caller = await self._caller(request)
         conversation_id = self._id(request, "conversation_id")
         self._check_include(request)
