@@ -15,17 +15,12 @@ Each face wraps its own app in ``BodyLimits`` and words the refusals in its own 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-
-# scope as starlette.types and httpx type it: a MutableMapping, not only a dict
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # the outcome of a request whose client left before it was answered
 CLIENT_CLOSED_REQUEST = 499
@@ -65,9 +60,9 @@ class BodyLimits:
 
     async def __call__(
         self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)

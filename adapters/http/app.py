@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
-from adapters.http.observer import ASGIApp, RequestObserver
+from adapters.http.observer import RequestObserver
 from adapters.http.operations import Operations
 from adapters.observability import Metrics
 from adapters.openai.app import http_error, openai_app

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from adapters.observability import Metrics, log_request, request_id_from
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-# scope as starlette.types and httpx type it: a MutableMapping, not only a dict
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
+from adapters.observability import Metrics, log_request, request_id_from
 
 
 class RequestObserver:
@@ -24,9 +19,9 @@ class RequestObserver:
 
     async def __call__(
         self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)

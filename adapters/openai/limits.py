@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
-from adapters.body_limits import CLIENT_CLOSED_REQUEST, ASGIApp, BodyLimits, BodyTimeout, Unsent
+from adapters.body_limits import CLIENT_CLOSED_REQUEST, BodyLimits, BodyTimeout, Unsent
 from adapters.openai.errors import error_response
 
 

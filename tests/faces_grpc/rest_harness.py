@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import orjson
 from attrs import define, field
+from starlette.types import ASGIApp
 
 from adapters.http.app import build_app
-from adapters.http.observer import ASGIApp
 from adapters.openai.requests import RestOptions
 from adapters.yandex.rest.app import yandex_rest_mount
 from core.access import AccessRole

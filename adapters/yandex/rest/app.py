@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import orjson
@@ -25,9 +25,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.body_limits import (
-    ASGIApp,
     BodyLimits,
     read_capped,
 )
@@ -188,9 +188,9 @@ def with_trace_ids(app: ASGIApp) -> ASGIApp:
     (``x-request-id`` comes from the host); the request line logs it as ``trace_id``."""
 
     async def traced(
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         trace_id = f"{random.getrandbits(128):032x}"  # unique, not secret: no system call
         scope.setdefault("state", {})["trace_id"] = trace_id

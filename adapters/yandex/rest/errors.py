@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -20,8 +20,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.body_limits import CLIENT_CLOSED_REQUEST, ASGIApp, BodyTimeout, BodyTooLarge, Unsent
+from adapters.body_limits import CLIENT_CLOSED_REQUEST, BodyTimeout, BodyTooLarge, Unsent
 from adapters.yandex.rest.transcoding import FieldError, json_line, to_json
 from adapters.yandex.status import INTERNAL, invalid_argument_status, pack, to_status
 from core.errors import DomainError
@@ -168,9 +169,9 @@ async def routing_error(request: Request, exc: Exception) -> Response:
 
 def too_large(limit: int) -> ASGIApp:
     async def refuse(
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         rid = str(scope.get("state", {}).get("request_id", ""))
         response = error_response(too_large_status(limit), rid, http=413, headers={"connection": "close"})
