@@ -17,15 +17,13 @@ the protocol class from.
 from __future__ import annotations
 
 import http
-import logging
 
 import h11
-import hypercorn.protocol
 import orjson
 from hypercorn.events import Closed, Event
 from hypercorn.protocol.h11 import H11Protocol
 
-log = logging.getLogger("threadgate.rest")
+from adapters.http.protocol_patch import replace_protocol
 
 
 def protocol_error_body(status: int, max_head_bytes: int) -> bytes:
@@ -68,13 +66,11 @@ class ThreadgateH11Protocol(H11Protocol):
 
 
 def install() -> bool:
-    """Make Hypercorn's HTTP/1.1 connections use ``ThreadgateH11Protocol``.  False (and
-    Hypercorn's own behaviour stands) if this Hypercorn is not built the way it expects."""
-    current = getattr(hypercorn.protocol, "H11Protocol", None)
-    if current not in (H11Protocol, ThreadgateH11Protocol) or not callable(
-        getattr(H11Protocol, "_send_error_response", None)
-    ):
-        log.warning("unexpected Hypercorn: its protocol errors keep their empty bodies")
-        return False
-    setattr(hypercorn.protocol, "H11Protocol", ThreadgateH11Protocol)  # noqa: B010 (mypy: a type)
-    return True
+    """Make Hypercorn's connections use ``ThreadgateH11Protocol`` (False if it cannot)."""
+    return replace_protocol(
+        "H11Protocol",
+        H11Protocol,
+        ThreadgateH11Protocol,
+        "_send_error_response",
+        "its protocol errors keep their empty bodies",
+    )

@@ -15,13 +15,10 @@ takes the protocol class from.
 
 from __future__ import annotations
 
-import logging
-
 import h2.events
-import hypercorn.protocol
 from hypercorn.protocol.h2 import H2Protocol
 
-log = logging.getLogger("threadgate.rest")
+from adapters.http.protocol_patch import replace_protocol
 
 
 class ThreadgateH2Protocol(H2Protocol):
@@ -36,13 +33,11 @@ class ThreadgateH2Protocol(H2Protocol):
 
 
 def install() -> bool:
-    """Make Hypercorn's HTTP/2 connections use ``ThreadgateH2Protocol``.  False (and
-    Hypercorn's own behaviour stands) if this Hypercorn is not built the way it expects."""
-    current = getattr(hypercorn.protocol, "H2Protocol", None)
-    if current not in (H2Protocol, ThreadgateH2Protocol) or not callable(
-        getattr(H2Protocol, "_handle_events", None)
-    ):
-        log.warning("unexpected Hypercorn: HTTP/2 data on an answered stream still drops the connection")
-        return False
-    setattr(hypercorn.protocol, "H2Protocol", ThreadgateH2Protocol)  # noqa: B010 (mypy: a type)
-    return True
+    """Make Hypercorn's connections use ``ThreadgateH2Protocol`` (False if it cannot)."""
+    return replace_protocol(
+        "H2Protocol",
+        H2Protocol,
+        ThreadgateH2Protocol,
+        "_handle_events",
+        "HTTP/2 data on an answered stream still drops the connection",
+    )
