@@ -140,6 +140,9 @@ class FilePart:
     detail: str | None = None
 
 
+# every field of a FilePart, each optional
+FILE_PART_FIELDS = ("file_id", "filename", "file_data", "file_url", "detail")
+
 ContentPart: TypeAlias = TextPart | ImageFilePart | ImageUrlPart | RefusalPart | FilePart
 
 

@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from core.errors import InvalidArgument
 from core.model import (
+    FILE_PART_FIELDS,
     ContentPart,
     Entry,
     ImageFilePart,
@@ -97,10 +98,7 @@ def part_bytes(part: ContentPart) -> int:
         return utf8_len(part.file_id) + utf8_len(part.detail)
     if isinstance(part, RefusalPart):
         return utf8_len(part.refusal)
-    return sum(utf8_len(getattr(part, name) or "") + _FIELD for name in _FILE_FIELDS)
-
-
-_FILE_FIELDS = ("file_id", "filename", "file_data", "file_url", "detail")
+    return sum(utf8_len(getattr(part, name) or "") + _FIELD for name in FILE_PART_FIELDS)
 
 
 def thread_bytes(thread: Thread) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 from adapters.openai.requests import BadRequest
 from core.entries import NewEntry, NewItem, NewMessage
 from core.model import (
+    FILE_PART_FIELDS,
     ContentPart,
     Entry,
     FilePart,
@@ -201,7 +202,7 @@ def part_json(part: ContentPart, role: Role) -> dict[str, Any]:
     if isinstance(part, RefusalPart):
         return {"type": "refusal", "refusal": part.refusal}
     out: dict[str, Any] = {"type": "input_file", "file_id": part.file_id}
-    for name in ("filename", "file_data", "file_url", "detail"):
+    for name in FILE_PART_FIELDS[1:]:  # file_id is always printed
         value = getattr(part, name)
         if value is not None:
             out[name] = value

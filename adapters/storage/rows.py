@@ -13,6 +13,7 @@ import orjson
 
 from core.access import AccessRole, ApiKey
 from core.model import (
+    FILE_PART_FIELDS,
     Attachment,
     Author,
     ContentPart,
@@ -106,9 +107,6 @@ def thread_from_row(r: tuple[Any, ...]) -> Thread:
     )
 
 
-_FILE_FIELDS = ("file_id", "filename", "file_data", "file_url", "detail")
-
-
 def part_to_json(part: ContentPart) -> JsonObject:
     if isinstance(part, TextPart):
         text: JsonObject = {"type": "text", "text": part.text}
@@ -124,7 +122,7 @@ def part_to_json(part: ContentPart) -> JsonObject:
     if isinstance(part, RefusalPart):
         return {"type": "refusal", "refusal": part.refusal}
     file: JsonObject = {"type": "file"}
-    for name in _FILE_FIELDS:
+    for name in FILE_PART_FIELDS:
         if getattr(part, name) is not None:
             file[name] = getattr(part, name)
     return file
@@ -144,7 +142,7 @@ def part_from_json(data: dict[str, Any]) -> ContentPart:
         return ImageUrlPart(url=data["url"], detail=data["detail"])
     if kind == "refusal":
         return RefusalPart(refusal=data["refusal"])
-    return FilePart(**{name: data.get(name) for name in _FILE_FIELDS})
+    return FilePart(**{name: data.get(name) for name in FILE_PART_FIELDS})
 
 
 def message_to_row(m: Entry) -> tuple[Any, ...]:
