@@ -8,13 +8,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from adapters.settings import Settings
 from adapters.storage.memory import InMemoryStore
-from adapters.storage.rows import SchemaTooNew
+from adapters.storage.rows import SchemaTooNew, UnreadableStore
 from adapters.storage.sqlite import SqliteStore
+from adapters.storage.sqlite_transfer import ReadOnlySqlite
 from core.clock import RandomIds, SystemClock
 from core.errors import Unavailable
 from core.ports import Store
 from core.services import Core, CoreSettings
 from core.threads import ExpirationSettings
+from core.transfer import SnapshotSource
 
 
 class StoreError(Exception):
@@ -89,12 +91,37 @@ async def _open_store(settings: Settings) -> Store:
                 query_timeout_s=settings.pg_query_timeout,
             )
         except Unavailable as exc:
-            raise StoreError(f"cannot reach PostgreSQL at {redact_dsn(db)}: {exc.detail}") from exc
+            raise StoreError(f"cannot use PostgreSQL at {redact_dsn(db)}: {exc.detail}") from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # a bad password, no database
             raise StoreError(f"cannot open PostgreSQL at {redact_dsn(db)}: {exc}") from exc
     raise StoreError(
         f"unknown database {redact_dsn(db)!r}: use sqlite, sqlite:///path, memory or postgresql://…"
     )
+
+
+async def open_export_source(settings: Settings) -> SnapshotSource:
+    """The configured store opened for reading only: never created, migrated or
+    written, so ``threadgate export`` runs on a standby or a read-only copy."""
+    db = settings.database
+    try:
+        if db == "sqlite" or db.startswith("sqlite:///"):
+            return ReadOnlySqlite(
+                settings.sqlite_path if db == "sqlite" else Path(db.removeprefix("sqlite:///"))
+            )
+        if db.startswith(("postgresql://", "postgres://")):
+            import asyncpg
+
+            from adapters.storage.postgres_transfer import ReadOnlyPostgres
+
+            try:
+                return await ReadOnlyPostgres.open(
+                    db, connect_timeout=settings.pg_connect_timeout, query_timeout=settings.pg_query_timeout
+                )
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                raise StoreError(f"cannot read PostgreSQL at {redact_dsn(db)}: {exc}") from exc
+    except UnreadableStore as exc:
+        raise StoreError(str(exc)) from exc
+    raise StoreError(f"cannot export {redact_dsn(db)!r}: use sqlite, sqlite:///path or postgresql://…")
 
 
 def build_core(store: Store, settings: Settings) -> Core:

@@ -9,16 +9,18 @@ import contextlib
 import gzip
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from adapters.export_format import parse_time
 
 if TYPE_CHECKING:  # the stores load only when a command runs (cli.py imports this module)
+    from adapters.progress import Progress
     from adapters.settings import Settings
-    from adapters.transfer_run import Refusal
+    from adapters.transfer_run import ImportStats, Refusal
     from core.transfer import TransferStore
 
 # entries per transaction of a big thread (adapters.transfer_run.BATCH)
@@ -55,7 +57,26 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> lis
     i.add_argument(
         "--batch-entries", type=_positive, default=BATCH, help="entries per transaction of a big thread"
     )
+    i.add_argument("--strict", action="store_true", help="stop at the first refused record")
+    i.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="the file wins: rewrite stored threads and entries even when the stored ones are newer",
+    )
+    i.add_argument(
+        "--max-ttl-days",
+        type=_positive,
+        default=_env_int("MAX_TTL_DAYS", 365),
+        help="refuse threads with a longer TTL: the server's --max-ttl-days (THREADGATE_MAX_TTL_DAYS)",
+    )
+    for p in (e, i):
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
     return [e, i]
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(f"THREADGATE_{name}")
+    return _positive(value) if value else default
 
 
 @contextlib.contextmanager
@@ -85,15 +106,27 @@ def _output(name: str) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def _input(name: str) -> Iterator[BinaryIO]:
+def _input(name: str) -> Iterator[tuple[BinaryIO, BinaryIO | None]]:
+    """The lines to read, and the file under them (``None`` for stdin), whose position
+    says how much of it was read."""
     if name == "-":
-        yield sys.stdin.buffer
-    elif name.endswith(".gz"):
-        with gzip.open(name, "rb") as f:
-            yield f  # type: ignore[misc]
-    else:
-        with open(name, "rb") as f:
-            yield f
+        yield sys.stdin.buffer, None
+        return
+    with open(name, "rb") as raw:
+        if name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                yield cast(BinaryIO, f), raw
+        else:
+            yield raw, raw
+
+
+def _counted(lines: Iterable[bytes], raw: BinaryIO | None, shown: Progress) -> Iterator[bytes]:
+    count = 0
+    for count, line in enumerate(lines, start=1):
+        yield line
+        if count % 1000 == 0:
+            shown.update(raw.tell() if raw else count, count)
+    shown.update(raw.tell() if raw else count, count)
 
 
 async def _transfer_store(settings: Settings) -> TransferStore:
@@ -108,24 +141,28 @@ async def _transfer_store(settings: Settings) -> TransferStore:
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.bootstrap import open_export_source
+    from adapters.progress import progress
     from adapters.transfer_run import export
     from core.transfer import ThreadFilter
 
-    store = await _transfer_store(settings)
+    store = await open_export_source(settings)
     try:
         with _output(args.output) as out:
             where = ThreadFilter(folder_id=args.folder, since=args.since)
-            threads, entries = await export(store, out, where, datetime.now(UTC))
+            shown = partial(progress, "export", unit="records", quiet=args.quiet)
+            threads, entries = await export(store, out, where, datetime.now(UTC), shown=shown)
     finally:
         await store.close()
-    print(f"threadgate: exported {threads} threads, {entries} entries", file=sys.stderr)
+    if not args.quiet:
+        print(f"threadgate: exported {threads} threads, {entries} entries", file=sys.stderr)
     return 0
 
 
-def _refusals(report: BinaryIO | None) -> Callable[[Refusal], None]:
+def _refusals(report: BinaryIO | None, quiet: bool) -> Callable[[Refusal], None]:
     import orjson
 
-    shown = 0
+    shown = SHOWN if quiet else 0
 
     def refuse(r: Refusal) -> None:
         nonlocal shown
@@ -140,27 +177,47 @@ def _refusals(report: BinaryIO | None) -> Callable[[Refusal], None]:
 
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.export_format import BadRecord
-    from adapters.transfer_run import import_lines
+    from adapters.progress import progress
+    from adapters.transfer_run import ImportOptions, import_lines
 
+    options = ImportOptions(
+        batch=args.batch_entries, overwrite=args.overwrite, strict=args.strict, max_ttl_days=args.max_ttl_days
+    )
     store = await _transfer_store(settings)
     try:
         with contextlib.ExitStack() as files:
-            source = files.enter_context(_input(args.input))
+            source, raw = files.enter_context(_input(args.input))
             report = files.enter_context(args.report.open("wb")) if args.report else None
-            stats = await import_lines(store, source, _refusals(report), batch=args.batch_entries)
+            size = os.fstat(raw.fileno()).st_size if raw else None
+            shown = progress("import", size, "bytes" if raw else "records", quiet=args.quiet)
+            try:
+                lines = _counted(source, raw, shown)
+                stats = await import_lines(store, lines, _refusals(report, args.quiet), options)
+            finally:
+                shown.close()
     except BadRecord as exc:
         print(f"threadgate: line 1: {exc}", file=sys.stderr)
         return 2
     finally:
         await store.close()
     refused = sum(stats.refused.values())
-    print(
-        f"threadgate: imported {stats.threads} threads ({stats.threads_kept} kept: stored newer), "
-        f"{stats.entries} entries ({stats.entries_added} new); refused {refused}"
-        + "".join(f", {reason}: {n}" for reason, n in sorted(stats.refused.items())),
-        file=sys.stderr,
-    )
+    if not args.quiet:
+        print(_summary(stats), file=sys.stderr)
     return 1 if refused else 0
+
+
+def _summary(stats: ImportStats) -> str:
+    line = (
+        f"threadgate: imported {stats.threads} threads ({stats.threads_kept} kept: stored newer), "
+        f"{stats.entries} entries ({stats.entries_added} new, {stats.entries_rewritten} rewritten); "
+        f"refused {sum(stats.refused.values())}"
+        + "".join(f", {reason}: {n}" for reason, n in sorted(stats.refused.items()))
+    )
+    if stats.stopped_at is not None:
+        line += (
+            f"; stopped at line {stats.stopped_at} (--strict): its thread is not complete; fix it and rerun"
+        )
+    return line
 
 
 def main_transfer(args: argparse.Namespace, settings: Settings) -> int:

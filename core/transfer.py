@@ -46,6 +46,10 @@ class Snapshot(Protocol):
         """The next threads by id (code point order) after ``after``, that pass the filter."""
         ...
 
+    async def counts(self) -> tuple[int, int]:
+        """How many threads pass the filter, and how many entries they hold."""
+        ...
+
     async def entries(self, thread_id: str, after: int, limit: int) -> list[tuple[int, Entry]]:
         """A thread's entries in its order, as (position, entry), positions after ``after``
         (0 for the first page); a position is only a cursor."""
@@ -56,16 +60,32 @@ class Snapshot(Protocol):
 class BatchResult:
     thread_written: bool  # the thread's fields were (re)written from the record
     entries_added: int  # entries that were not in the thread yet
+    entries_rewritten: int = 0  # entries already held, rewritten from the records (overwrite)
+
+
+class SnapshotSource(Protocol):
+    """What ``threadgate export`` reads from: a store opened for reading only, or a
+    ``TransferStore``."""
+
+    def snapshot(self, where: ThreadFilter = EVERYTHING) -> AbstractAsyncContextManager[Snapshot]: ...
+
+    async def close(self) -> None: ...
 
 
 @runtime_checkable
 class TransferStore(Protocol):
     def snapshot(self, where: ThreadFilter = EVERYTHING) -> AbstractAsyncContextManager[Snapshot]: ...
 
-    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
+    async def import_batch(
+        self, thread: Thread, entries: Sequence[Entry], *, overwrite: bool = False
+    ) -> BatchResult:
         """In one transaction: store ``thread`` (create it; or rewrite the stored one's
         fields unless the stored ``updated_at`` is newer), then add at the end of the
         thread, in order, each of ``entries`` whose id the thread does not hold yet.
+
+        ``overwrite``: the records win: the stored thread's fields are rewritten even
+        when they are newer, and each entry the thread already holds is rewritten in
+        its place (its position kept) from its record.
 
         Ids and timestamps are kept as given; no limit on entries per thread applies.
         Running the same batch twice changes nothing the second time.
@@ -75,8 +95,9 @@ class TransferStore(Protocol):
     async def close(self) -> None: ...
 
 
-def check_thread(t: Thread) -> None:
-    """The rules a thread made through a face keeps; raises ``InvalidArgument``."""
+def check_thread(t: Thread, max_ttl_days: int | None = None) -> None:
+    """The rules a thread made through a face keeps (a TTL up to ``max_ttl_days``, the
+    server's maximum, when given); raises ``InvalidArgument``."""
     for value, name in ((t.id, "id"), (t.folder_id, "folder_id")):
         if not value:
             raise InvalidArgument(name, "missing_required_parameter")
@@ -89,8 +110,9 @@ def check_thread(t: Thread) -> None:
         (t.updated_by, "updated_by"),
     ):
         check_length(value, name, MAX_AUTHOR_ID)
-    if t.expiration.ttl_days < 1:
-        raise InvalidArgument("expiration.ttl_days", "ttl_out_of_range", value=t.expiration.ttl_days)
+    ttl = t.expiration.ttl_days
+    if ttl < 1 or (max_ttl_days is not None and ttl > max_ttl_days):
+        raise InvalidArgument("expiration.ttl_days", "ttl_out_of_range", maximum=max_ttl_days, value=ttl)
     check_labels(t.labels)
     check_tools(t.tools)
     check_file_ids(t.code_interpreter_file_ids)

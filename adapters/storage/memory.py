@@ -277,20 +277,26 @@ class InMemoryStore:
         async with self._lock:
             yield _MemorySnapshot(self._threads, where)
 
-    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
+    async def import_batch(
+        self, thread: Thread, entries: Sequence[Entry], *, overwrite: bool = False
+    ) -> BatchResult:
         async with self._lock:
             row = self._threads.get(thread.id)
-            written = row is None or row.thread.updated_at <= thread.updated_at
+            written = row is None or overwrite or row.thread.updated_at <= thread.updated_at
             if row is None:
                 row = self._threads[thread.id] = _ThreadRow(thread=thread)
             elif written:
                 row.thread = thread
-            added = 0
+            added = rewritten = 0
             for entry in entries:
-                if entry.id not in row.seq_of:
+                seq = row.seq_of.get(entry.id)
+                if seq is None:
                     self._put(row, entry)
                     added += 1
-            return BatchResult(written, added)
+                elif overwrite:
+                    row.messages[seq] = entry
+                    rewritten += 1
+            return BatchResult(written, added, rewritten)
 
     async def ping(self) -> None:
         return None
@@ -309,6 +315,10 @@ class _MemorySnapshot:
         if w.folder_id is not None and t.folder_id != w.folder_id:
             return False
         return w.since is None or max(t.updated_at, t.last_activity_at) >= w.since
+
+    async def counts(self) -> tuple[int, int]:
+        rows = [r for r in self._rows.values() if self._passes(r.thread)]
+        return len(rows), sum(len(r.messages) for r in rows)
 
     async def threads(self, after: str | None, limit: int) -> list[Thread]:
         ids = sorted(i for i in self._rows if after is None or i > after)

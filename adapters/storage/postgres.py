@@ -567,8 +567,10 @@ class PostgresStore:
         """One REPEATABLE READ, read-only transaction (see ``postgres_transfer``)."""
         return postgres_snapshot(self._pool, where, self._acquire_timeout_s)
 
-    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
-        return await import_batch(self._pool, thread, entries, self._acquire_timeout_s)
+    async def import_batch(
+        self, thread: Thread, entries: Sequence[Entry], *, overwrite: bool = False
+    ) -> BatchResult:
+        return await import_batch(self._pool, thread, entries, self._acquire_timeout_s, overwrite)
 
     async def ping(self) -> None:
         """Raise ``Unavailable`` unless the store can write: a row written in a transaction

@@ -9,19 +9,21 @@ locks the thread row first (``FOR UPDATE``), as every writer of ``postgres.py`` 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from adapters.storage.postgres_schema import MIGRATIONS
 from adapters.storage.rows import (
     THREAD_COLUMNS,
     message_from_row,
     message_to_row,
+    require_version,
     thread_from_row,
     thread_to_row,
 )
-from adapters.storage.transfer_sql import ENTRIES_PAGE, numbered, threads_page
+from adapters.storage.transfer_sql import ENTRIES_PAGE, REWRITE_ENTRY, counts, numbered, threads_page
 from core.model import Entry, Thread
-from core.transfer import BatchResult, Snapshot, ThreadFilter
+from core.transfer import EVERYTHING, BatchResult, Snapshot, ThreadFilter
 
 _NAMES = [c.strip() for c in THREAD_COLUMNS.split(",")]
 _INSERT_THREAD = (
@@ -30,6 +32,7 @@ _INSERT_THREAD = (
 )
 _UPDATE_THREAD = "UPDATE threads SET " + ", ".join(f"{c} = ${i}" for i, c in enumerate(_NAMES[1:], 2))
 _ENTRIES_PAGE = numbered(ENTRIES_PAGE)
+_REWRITE_ENTRY = numbered(REWRITE_ENTRY)
 
 
 class PostgresSnapshot:
@@ -41,6 +44,11 @@ class PostgresSnapshot:
         sql, args = threads_page(self._where, after, limit)
         rows = await self._conn.fetch(numbered(sql), *args)
         return [thread_from_row(tuple(r)) for r in rows]
+
+    async def counts(self) -> tuple[int, int]:
+        sql, args = counts(self._where)
+        found = await self._conn.fetchrow(numbered(sql), *args)
+        return int(found[0]), int(found[1])
 
     async def entries(self, thread_id: str, after: int, limit: int) -> list[tuple[int, Entry]]:
         rows = await self._conn.fetch(_ENTRIES_PAGE, thread_id, after, limit)
@@ -56,7 +64,9 @@ async def postgres_snapshot(pool: Any, where: ThreadFilter, timeout: float) -> A
         yield PostgresSnapshot(conn, where)
 
 
-async def import_batch(pool: Any, thread: Thread, entries: Sequence[Entry], timeout: float) -> BatchResult:
+async def import_batch(
+    pool: Any, thread: Thread, entries: Sequence[Entry], timeout: float, overwrite: bool = False
+) -> BatchResult:
     values = thread_to_row(thread)
     async with pool.acquire(timeout=timeout) as conn, conn.transaction():
         row = await conn.fetchrow(
@@ -70,7 +80,7 @@ async def import_batch(pool: Any, thread: Thread, entries: Sequence[Entry], time
             )
             written = True
         else:
-            written = int(row[0]) <= values[8]  # updated_us
+            written = overwrite or int(row[0]) <= values[8]  # updated_us
             if written:
                 await conn.execute(_UPDATE_THREAD + " WHERE id = $1", *values)
         next_seq, count = int(row[1]), int(row[2])
@@ -82,11 +92,16 @@ async def import_batch(pool: Any, thread: Thread, entries: Sequence[Entry], time
                 [e.id for e in entries],
             )
         }
-        rows = []
+        rows, rewrites = [], []
         for e in entries:
-            if e.id not in held:  # an entry already stored is kept as it is
+            if e.id not in held:
                 held.add(e.id)
                 rows.append(message_to_row(e))
+            elif overwrite:  # otherwise an entry already stored is kept as it is
+                r = message_to_row(e)
+                rewrites.append((r[2], r[3], r[4], r[5], thread.id, e.id))
+        if rewrites:
+            await conn.executemany(_REWRITE_ENTRY, rewrites)
         if rows:
             await conn.executemany(
                 "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body, plain) "
@@ -99,4 +114,43 @@ async def import_batch(pool: Any, thread: Thread, entries: Sequence[Entry], time
                 next_seq + len(rows),
                 count + len(rows),
             )
-        return BatchResult(written, len(rows))
+        return BatchResult(written, len(rows), len(rewrites))
+
+
+class ReadOnlyPostgres:
+    """Snapshots of a PostgreSQL store on one connection that never migrates or writes:
+    what ``threadgate export`` reads, so it runs on a hot standby as well."""
+
+    def __init__(self, pool: Any, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    @classmethod
+    async def open(cls, dsn: str, *, connect_timeout: float, query_timeout: float) -> ReadOnlyPostgres:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=1,
+            timeout=connect_timeout,
+            command_timeout=query_timeout,
+            server_settings={"application_name": "threadgate export", "default_transaction_read_only": "on"},
+        )
+        try:
+            async with pool.acquire(timeout=connect_timeout) as conn:
+                exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+                found = (
+                    int(await conn.fetchval("SELECT max(version) FROM schema_version") or 0) if exists else 0
+                )
+            require_version(found, len(MIGRATIONS), "the database")
+        except BaseException:
+            pool.terminate()
+            raise
+        return cls(pool, connect_timeout)
+
+    def snapshot(self, where: ThreadFilter = EVERYTHING) -> AbstractAsyncContextManager[Snapshot]:
+        return postgres_snapshot(self._pool, where, self._timeout)
+
+    async def close(self) -> None:
+        await self._pool.close()

@@ -42,6 +42,22 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer threadgate than this one."""
 
 
+class UnreadableStore(RuntimeError):
+    """A reader that never migrates (``threadgate export``) found no store it can read:
+    no database, not a threadgate store, or a schema version other than this one's."""
+
+
+def require_version(found: int, current: int, where: str) -> None:
+    if found == 0:
+        raise UnreadableStore(f"{where} holds no threadgate store")
+    if found != current:
+        side = "older" if found < current else "newer"
+        fix = "start this threadgate's serve on it once to migrate it" if found < current else "upgrade"
+        raise UnreadableStore(
+            f"{where} has schema version {found}, {side} than this threadgate's ({current}): {fix}"
+        )
+
+
 THREAD_COLUMNS = (
     "id, folder_id, name, description, default_author_id, created_by, created_us, "
     "updated_by, updated_us, last_active_us, policy, ttl_days, expires_us, labels, tools, "

@@ -524,8 +524,10 @@ class SqliteStore:
         """One read transaction on a connection of its own (see ``sqlite_transfer``)."""
         return sqlite_snapshot(self._path, where)
 
-    async def import_batch(self, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
-        return await self._write(lambda conn: import_batch(conn, thread, entries))
+    async def import_batch(
+        self, thread: Thread, entries: Sequence[Entry], *, overwrite: bool = False
+    ) -> BatchResult:
+        return await self._write(lambda conn: import_batch(conn, thread, entries, overwrite))
 
     async def ping(self) -> None:
         """Raise ``Unavailable`` unless the store can write: a real, empty write (the

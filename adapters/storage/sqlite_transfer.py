@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from adapters.storage.rows import (
     THREAD_COLUMNS,
+    UnreadableStore,
     message_from_row,
     message_to_row,
+    require_version,
     thread_from_row,
     thread_to_row,
 )
 from adapters.storage.sqlite_errors import reraise
-from adapters.storage.transfer_sql import ENTRIES_PAGE, threads_page
+from adapters.storage.sqlite_schema import MIGRATIONS
+from adapters.storage.transfer_sql import ENTRIES_PAGE, REWRITE_ENTRY, counts, threads_page
 from core.model import Entry, Thread
-from core.transfer import BatchResult, Snapshot, ThreadFilter
+from core.transfer import EVERYTHING, BatchResult, Snapshot, ThreadFilter
 
 
 class SqliteSnapshot:
@@ -38,6 +41,14 @@ class SqliteSnapshot:
         except sqlite3.Error as exc:
             reraise(exc)
 
+    async def counts(self) -> tuple[int, int]:
+        sql, args = counts(self._where)
+        try:
+            found = self._conn.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            reraise(exc)
+        return int(found[0]), int(found[1])
+
     async def entries(self, thread_id: str, after: int, limit: int) -> list[tuple[int, Entry]]:
         try:
             rows = self._conn.execute(ENTRIES_PAGE, (thread_id, after, limit)).fetchall()
@@ -46,9 +57,20 @@ class SqliteSnapshot:
         return [(r[0], message_from_row(r[1:])) for r in rows]
 
 
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    if not read_only:
+        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # mode=ro: never creates the file, never migrates, never writes the database
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+    )
+
+
 @asynccontextmanager
-async def sqlite_snapshot(path: Path, where: ThreadFilter) -> AsyncIterator[Snapshot]:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+async def sqlite_snapshot(
+    path: Path, where: ThreadFilter, read_only: bool = False
+) -> AsyncIterator[Snapshot]:
+    conn = _connect(path, read_only)
     try:
         conn.execute("PRAGMA query_only = ON")
         conn.execute("BEGIN")
@@ -60,7 +82,33 @@ async def sqlite_snapshot(path: Path, where: ThreadFilter) -> AsyncIterator[Snap
         conn.close()
 
 
-def import_batch(conn: sqlite3.Connection, thread: Thread, entries: Sequence[Entry]) -> BatchResult:
+class ReadOnlySqlite:
+    """Snapshots of a SQLite store opened read-only: what ``threadgate export`` reads,
+    so exporting a standby copy or a read-only mount neither migrates nor writes it."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise UnreadableStore(f"no SQLite store at {path}")
+        try:
+            conn = _connect(path, read_only=True)
+            try:
+                require_version(conn.execute("PRAGMA user_version").fetchone()[0], len(MIGRATIONS), str(path))
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise UnreadableStore(f"cannot read {path} as a threadgate store: {exc}") from exc
+        self._path = path
+
+    def snapshot(self, where: ThreadFilter = EVERYTHING) -> AbstractAsyncContextManager[Snapshot]:
+        return sqlite_snapshot(self._path, where, read_only=True)
+
+    async def close(self) -> None:
+        pass
+
+
+def import_batch(
+    conn: sqlite3.Connection, thread: Thread, entries: Sequence[Entry], overwrite: bool = False
+) -> BatchResult:
     """Runs in one writer transaction (see ``TransferStore.import_batch``)."""
     row = conn.execute(
         "SELECT updated_us, next_seq, message_count FROM threads WHERE id = ?", (thread.id,)
@@ -74,7 +122,7 @@ def import_batch(conn: sqlite3.Connection, thread: Thread, entries: Sequence[Ent
         )
     else:
         next_seq, count = row[1], row[2]
-        written = row[0] <= values[8]  # updated_us
+        written = overwrite or row[0] <= values[8]  # updated_us
         if written:
             names = [c.strip() for c in THREAD_COLUMNS.split(",")][1:]
             conn.execute(
@@ -92,11 +140,15 @@ def import_batch(conn: sqlite3.Connection, thread: Thread, entries: Sequence[Ent
                 (thread.id, *chunk),
             )
         )
-    rows = []
+    rows, rewrites = [], []
     for m in entries:
-        if m.id not in held:  # an entry already stored is kept as it is
+        if m.id not in held:
             held.add(m.id)
             rows.append(message_to_row(m))
+        elif overwrite:  # otherwise an entry already stored is kept as it is
+            r = message_to_row(m)
+            rewrites.append((r[2], r[3], r[4], r[5], thread.id, m.id))
+    conn.executemany(REWRITE_ENTRY, rewrites)
     conn.executemany(
         "INSERT INTO messages (thread_id, seq, id, created_us, run_id, body, plain) VALUES (?,?,?,?,?,?,?)",
         [(thread.id, next_seq + i, r[0], r[2], r[3], r[4], r[5]) for i, r in enumerate(rows)],
@@ -105,4 +157,4 @@ def import_batch(conn: sqlite3.Connection, thread: Thread, entries: Sequence[Ent
         "UPDATE threads SET next_seq = ?, message_count = ? WHERE id = ?",
         (next_seq + len(rows), count + len(rows), thread.id),
     )
-    return BatchResult(written, len(rows))
+    return BatchResult(written, len(rows), len(rewrites))

@@ -13,7 +13,7 @@ from adapters.export_format import decode, entry_from, entry_record, thread_from
 from adapters.storage.memory import InMemoryStore
 from adapters.storage.postgres import PostgresStore
 from adapters.storage.sqlite import SqliteStore
-from adapters.transfer_run import Refusal, export, import_lines
+from adapters.transfer_run import ImportOptions, Refusal, export, import_lines
 from core.ports import Store
 from core.transfer import ThreadFilter, TransferStore
 from tests.storage.transfer_data import T, contents, dump, fill, move, rich_thread
@@ -92,7 +92,9 @@ async def test_big_thread_lands_in_batches_in_order(tmp_path: Path) -> None:
         await source.create_thread(thread, many)
         out = io.BytesIO()
         await export(source, out, ThreadFilter(), T, page=7)
-        stats = await import_lines(target, io.BytesIO(out.getvalue()), lambda r: None, batch=11)
+        stats = await import_lines(
+            target, io.BytesIO(out.getvalue()), lambda r: None, ImportOptions(batch=11)
+        )
         assert stats.entries_added == len(many) == 240
         assert await contents(target) == await contents(source)
     finally:

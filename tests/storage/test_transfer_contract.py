@@ -100,6 +100,35 @@ async def test_import_batch_never_overwrites_a_newer_thread(store: Store) -> Non
     assert (await transfer(store).import_batch(newer, [])).thread_written
 
 
+async def test_overwrite_rewrites_a_newer_thread_and_held_entries_in_place(store: Store) -> None:
+    thread = make_thread()
+    first, second = make_message(thread, "one"), make_message(thread, "two")
+    newer = evolve(thread, name="renamed", updated_at=thread.updated_at + timedelta(seconds=1))
+    await store.create_thread(newer, [first, second])
+    older_first = evolve(first, labels={"from": "file"}, run_id="run_1")
+    kept = await transfer(store).import_batch(thread, [older_first])
+    assert (kept.thread_written, kept.entries_added, kept.entries_rewritten) == (False, 0, 0)
+    assert await all_entries_of(store, thread.id) == [first, second]
+    third = make_message(thread, "three")
+    result = await transfer(store).import_batch(thread, [older_first, third], overwrite=True)
+    assert (result.thread_written, result.entries_added, result.entries_rewritten) == (True, 1, 1)
+    assert await store.get_thread(thread.id) == thread
+    assert await all_entries_of(store, thread.id) == [older_first, second, third]
+
+
+async def test_counts_are_the_threads_and_entries_the_filter_passes(store: Store) -> None:
+    a, b = (
+        make_thread(thread_id="thread_a", folder_id="fa"),
+        make_thread(thread_id="thread_b", folder_id="fb"),
+    )
+    await store.create_thread(a, [make_message(a, str(i)) for i in range(3)])
+    await store.create_thread(b, [make_message(b, "x")])
+    async with transfer(store).snapshot() as snap:
+        assert await snap.counts() == (2, 4)
+    async with transfer(store).snapshot(ThreadFilter(folder_id="fb")) as snap:
+        assert await snap.counts() == (1, 1)
+
+
 async def test_snapshot_does_not_see_later_writes(store: Store) -> None:
     thread = make_thread()
     await store.create_thread(thread, [make_message(thread, "one")])
