@@ -18,7 +18,7 @@ from adapters.cli import main
 from adapters.export_format import encode, end, entry_record, header, thread_record
 from adapters.progress import Bar, Lines, progress
 from adapters.storage.sqlite import SqliteStore
-from core.model import ExpirationConfig
+from core.model import ExpirationConfig, Message
 from testkit.postgres import PgServer
 from tests.storage.test_migrate_cli import dump_of, make_store
 from tests.storage.transfer_data import T, rich_thread
@@ -66,6 +66,7 @@ def test_strict_stops_at_the_first_refusal(tmp_path: Path, capsys: pytest.Captur
 def test_an_older_record_never_overwrites_unless_overwrite(tmp_path: Path) -> None:
     thread, entries = rich_thread(1)
     older = evolve(thread, name="old name", updated_at=thread.updated_at.replace(year=2020))
+    assert isinstance(entries[0], Message)
     old_entry = evolve(entries[0], labels={"edited": "in the file"})
     source = _file(
         tmp_path / "old.jsonl",
