@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.config_file import ConfigFile, ConfigFileError, env_name, settings_of
 from adapters.migrate_cli import add_parsers
+from adapters.parity.command import add_parser as add_parity_parser
 from adapters.settings import STORE_SETTINGS, Settings, settings_from, store_settings
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
     kr.add_argument("key_id")
     m = sub.add_parser("migrate", help="create or upgrade the store's schema, then exit")
     store_commands = [kc, kl, kr, m, *add_parsers(sub)]
+    add_parity_parser(sub)  # a client of a running server: no store flags
     for sp in store_commands:
         add_config(sp)
         sp.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", _D.data_dir)))
@@ -225,7 +227,7 @@ def parser(config_file: ConfigFile | None = None) -> argparse.ArgumentParser:
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments, with ``--config``'s file (if any) laid under flags and environment."""
     args = parser().parse_args(argv)
-    if args.config is None:
+    if getattr(args, "config", None) is None:  # parity takes no config file
         return args
     try:
         return parser(ConfigFile.read(args.config)).parse_args(argv)
@@ -317,6 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adapters.migrate_cli import main_transfer
 
         return main_transfer(args, Settings(**store_settings(args)))  # type: ignore[arg-type]
+    if args.command == "parity":
+        from adapters.parity.command import main_parity
+
+        return main_parity(args)
     if args.command == "migrate":
         from adapters.keys_cli import main_migrate
 
