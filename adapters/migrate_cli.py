@@ -66,17 +66,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> lis
     i.add_argument(
         "--max-ttl-days",
         type=_positive,
-        default=_env_int("MAX_TTL_DAYS", 365),
+        default=os.environ.get("THREADGATE_MAX_TTL_DAYS", "365"),  # argparse applies type
         help="refuse threads with a longer TTL: the server's --max-ttl-days (THREADGATE_MAX_TTL_DAYS)",
     )
     for p in (e, i):
         p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary on stderr")
     return [e, i]
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(f"THREADGATE_{name}")
-    return _positive(value) if value else default
 
 
 @contextlib.contextmanager
@@ -150,7 +145,8 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with _output(args.output) as out:
             where = ThreadFilter(folder_id=args.folder, since=args.since)
-            shown = partial(progress, "export", unit="records", quiet=args.quiet)
+            # no progress: no count of the records to come either
+            shown = None if args.quiet else partial(progress, "export", unit="records", quiet=False)
             threads, entries = await export(store, out, where, datetime.now(UTC), shown=shown)
     finally:
         await store.close()
